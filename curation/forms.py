@@ -1,0 +1,65 @@
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .importers import FORMATS
+from .models import Membership, Pair, Project
+
+
+class ProjectCreateForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name", "description"]
+
+
+class ProjectSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = [
+            "name",
+            "description",
+            "instructions",
+            "mode",
+            "verdict_scale",
+            "overlap",
+            "quorum",
+            "lease_minutes",
+            "gold_rate",
+            "rationale_required",
+            "length_rule_k",
+            "silver_confidence",
+            "human_budget",
+            "auto_accept_min_pairs",
+            "auto_accept_threshold",
+            "audit_fraction",
+            "default_model",
+        ]
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 8}), "description": forms.Textarea(attrs={"rows": 3})}
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="JSON, JSON Lines or CSV; .gz is read as gzip.")
+    format = forms.ChoiceField(choices=[("auto", "Detect from the first record")] + [(f, f) for f in FORMATS])
+    dry_run = forms.BooleanField(required=False, label="Validate only (write nothing)")
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        try:
+            self.user = get_user_model().objects.get(username=username)
+        except get_user_model().DoesNotExist:
+            raise forms.ValidationError(f"No user named {username!r}.")
+        return username
+
+
+class PairFilterForm(forms.Form):
+    tier = forms.ChoiceField(choices=[("", "any tier")] + Pair.Tier.choices, required=False)
+    status = forms.ChoiceField(choices=[("", "any status")] + Pair.Status.choices, required=False)
+    after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def filters(self) -> dict:
+        data = self.cleaned_data if self.is_valid() else {}
+        return {key: data[key] for key in ("tier", "status") if data.get(key)}

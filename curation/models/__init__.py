@@ -1,0 +1,35 @@
+from .content import Pair, Prompt, Response, Rubric, Skill
+from .jobs import (
+    FINISHED_STATES,
+    ExportJob,
+    GenerationJob,
+    JobItem,
+    JobState,
+    LLMCall,
+    PromptTemplate,
+)
+from .judgments import Adjudication, Annotator, AutoAcceptStratum, JudgeConfig, Judgment, Score
+from .projects import Membership, Project
+
+__all__ = [
+    "Adjudication",
+    "Annotator",
+    "AutoAcceptStratum",
+    "ExportJob",
+    "FINISHED_STATES",
+    "GenerationJob",
+    "JobItem",
+    "JobState",
+    "JudgeConfig",
+    "Judgment",
+    "LLMCall",
+    "Membership",
+    "Pair",
+    "Project",
+    "Prompt",
+    "PromptTemplate",
+    "Response",
+    "Rubric",
+    "Score",
+    "Skill",
+]

@@ -1,0 +1,205 @@
+"""Writes to the curation domain. Other apps change curation data only through here."""
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils.text import slugify
+
+from .db import update_rows
+from .consensus import AIRecord, HumanRecord, pair_state
+from .models import (
+    Adjudication,
+    Annotator,
+    AutoAcceptStratum,
+    JudgeConfig,
+    Judgment,
+    Membership,
+    Pair,
+    Project,
+)
+
+DEFAULT_JUDGES = [
+    ("pairwise-checklist", JudgeConfig.Method.PAIRWISE, {"swap": True, "n_samples": 1}),
+    ("rubric-then-judge", JudgeConfig.Method.RUBRIC, {"swap": True, "single_call": False}),
+    ("pointwise-aspects", JudgeConfig.Method.ASPECTS, {}),
+    ("ensemble", JudgeConfig.Method.ENSEMBLE, {"members": ["pairwise-checklist", "rubric-then-judge", "pointwise-aspects"]}),
+    ("cdr", JudgeConfig.Method.CDR, {"min_margin": 0.0}),
+]
+
+REFRESH_CHUNK = 2000
+
+
+def params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def project_unique_slug(name: str) -> str:
+    base = slugify(name)[:90] or "project"
+    slug, n = base, 2
+    while Project.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def project_create(*, name: str, slug: str | None = None, created_by=None, **fields) -> Project:
+    """A project with its creator as admin and the default AI judges."""
+    project = Project.objects.create(
+        name=name, slug=slug or project_unique_slug(name), created_by=created_by, **fields
+    )
+    if created_by is not None:
+        Membership.objects.create(project=project, user=created_by, role=Membership.Role.ADMIN)
+    judge_configs_ensure_defaults(project=project)
+    return project
+
+
+def judge_configs_ensure_defaults(*, project: Project) -> None:
+    model = project.default_model or settings.CONCORD_MODEL_NAME
+    backend = settings.CONCORD_BACKEND
+    for name, method, params in DEFAULT_JUDGES:
+        JudgeConfig.objects.get_or_create(
+            project=project,
+            name=name,
+            defaults={
+                "kind": JudgeConfig.Kind.AI,
+                "method": method,
+                "backend": backend,
+                "model": model,
+                "template_version": "1",
+                "params": params,
+                "params_hash": params_hash(params),
+            },
+        )
+
+
+def membership_set(*, project: Project, user, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    return membership
+
+
+def annotator_for_user(*, user: AbstractBaseUser) -> Annotator:
+    """The annotator identity of an app user, created on first use."""
+    try:
+        return user.annotator  # type: ignore[attr-defined]
+    except Annotator.DoesNotExist:
+        pass
+    name = user.get_username()
+    if Annotator.objects.filter(name=name).exclude(user=user).exists():
+        name = f"{name}#{user.pk}"
+    annotator, _ = Annotator.objects.get_or_create(name=name, defaults={"user": user, "source": "app"})
+    if annotator.user_id is None:
+        annotator.user = user
+        annotator.save(update_fields=["user"])
+    return annotator
+
+
+REFRESH_FIELDS = [
+    "gold_verdict",
+    "gold_source",
+    "tier",
+    "label_verdict",
+    "label_source",
+    "consensus_verdict",
+    "consensus_strength",
+    "n_human_judgments",
+]
+
+
+def pairs_refresh(*, pair_ids: Iterable[int]) -> int:
+    """Recompute consensus, tier and label of the given pairs from their judgments and
+    adjudications (methods.md §4.1–4.2). Returns how many pairs changed.
+
+    A fixed number of queries per chunk of pairs, whatever their number of judgments.
+    """
+    ids = sorted(set(pair_ids))
+    changed = 0
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        changed += _refresh_chunk(ids[start : start + REFRESH_CHUNK])
+    return changed
+
+
+def _refresh_chunk(ids: list[int]) -> int:
+    pairs = list(
+        Pair.objects.filter(id__in=ids)
+        .select_related("project")
+        .only(*REFRESH_FIELDS, "flags", "project", "prompt__category")
+        .select_related("prompt")
+    )
+    if not pairs:
+        return 0
+    humans: dict[int, list[HumanRecord]] = defaultdict(list)
+    ai: dict[int, list[AIRecord]] = defaultdict(list)
+    rows = Judgment.objects.filter(pair_id__in=ids).values_list(
+        "pair_id",
+        "is_human",
+        "annotator_id",
+        "is_revision",
+        "verdict",
+        "judge_config_id",
+        "judge_config__kind",
+        "judge_config__model",
+        "confidence",
+        "position_consistent",
+    )
+    for pair_id, is_human, annotator_id, is_revision, verdict, jc_id, kind, model, confidence, consistent in rows:
+        if is_human:
+            if not is_revision and verdict is not None:
+                humans[pair_id].append(HumanRecord(annotator_id=annotator_id, verdict=verdict))
+        else:
+            ai[pair_id].append(
+                AIRecord(
+                    judge_config_id=jc_id,
+                    verdict=verdict,
+                    kind=kind,
+                    model=model,
+                    confidence=confidence,
+                    position_consistent=consistent,
+                )
+            )
+    adjudications: dict[int, tuple[int, str, str]] = {}
+    for pair_id, verdict, source, detail in (
+        Adjudication.objects.filter(pair_id__in=ids).order_by("pair_id", "-created_at", "-id").values_list(
+            "pair_id", "verdict", "source", "source_detail"
+        )
+    ):
+        adjudications.setdefault(pair_id, (verdict, source, detail))
+    project_ids = {p.project_id for p in pairs}
+    strata: dict[tuple[int, str], set[int]] = defaultdict(set)
+    for project_id, category, judge_id in AutoAcceptStratum.objects.filter(
+        project_id__in=project_ids, active=True
+    ).values_list("project_id", "category", "judge_config_id"):
+        strata[(project_id, category)].add(judge_id)
+
+    to_update: list[tuple] = []
+    for pair in pairs:
+        adjudication = adjudications.get(pair.id)
+        state = pair_state(
+            humans=humans[pair.id],
+            ai=ai[pair.id],
+            adjudication=adjudication[:2] if adjudication else None,
+            quorum=pair.project.effective_quorum,
+            min_confidence=pair.project.silver_confidence,
+            flags=pair.flags,
+            auto_accepted_judges=strata.get((pair.project_id, pair.prompt.category)),
+        )
+        new = {
+            # A known answer for gold checks and judge accuracy: the final adjudication.
+            "gold_verdict": adjudication[0] if adjudication else None,
+            "gold_source": (adjudication[2] or adjudication[1])[:100] if adjudication else "",
+            "tier": state.tier,
+            "label_verdict": state.label_verdict,
+            "label_source": state.label_source,
+            "consensus_verdict": state.consensus_verdict,
+            "consensus_strength": state.consensus_strength,
+            "n_human_judgments": state.n_human_judgments,
+        }
+        if any(getattr(pair, key) != value for key, value in new.items()):
+            for key, value in new.items():
+                setattr(pair, key, value)
+            to_update.append((pair.id, *(new[key] for key in REFRESH_FIELDS)))
+    update_rows(Pair, REFRESH_FIELDS, to_update)
+    return len(to_update)
