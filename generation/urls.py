@@ -1,0 +1,4 @@
+"""Generation and judge jobs (/projects/<slug>/jobs/…)."""
+app_name = "generation"
+
+urlpatterns: list = []
