@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.text import slugify
 
 from .db import update_rows
@@ -203,3 +203,94 @@ def _refresh_chunk(ids: list[int]) -> int:
             to_update.append((pair.id, *(new[key] for key in REFRESH_FIELDS)))
     update_rows(Pair, REFRESH_FIELDS, to_update)
     return len(to_update)
+
+
+# --- human judgments (shared by the review page and the API) -----------------------
+
+
+class JudgmentRejected(Exception):
+    """A human judgment that cannot be recorded; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+
+def _validate_human_input(*, project: Project, verdict, aspects, checklist_answers, rationale) -> None:
+    if isinstance(verdict, bool) or not isinstance(verdict, int) or not -2 <= verdict <= 2:
+        raise JudgmentRejected(f"verdict must be an integer in -2..2, got {verdict!r}", "verdict")
+    if project.verdict_scale == Project.Scale.THREE and abs(verdict) == 2:
+        raise JudgmentRejected("this project uses a three-level scale: verdict must be -1, 0 or 1", "verdict")
+    for aspect, score in (aspects or {}).items():
+        if aspect not in project.aspects:
+            raise JudgmentRejected(f"unknown aspect {aspect!r}; this project has {', '.join(project.aspects)}", "aspects")
+        if isinstance(score, bool) or not isinstance(score, int) or not -2 <= score <= 2:
+            raise JudgmentRejected(f"aspect {aspect} must be an integer in -2..2, got {score!r}", "aspects")
+    for item, answer in (checklist_answers or {}).items():
+        if not isinstance(answer, bool):
+            raise JudgmentRejected(f"checklist item {item!r} must be answered true or false", "checklist_answers")
+    if project.rationale_required and not (rationale or "").strip():
+        raise JudgmentRejected("this project asks for a rationale with every judgment", "rationale")
+
+
+@transaction.atomic
+def judgment_record_human(
+    *,
+    pair: Pair,
+    annotator: Annotator,
+    verdict: int,
+    shown_order: str = "",
+    mode: str = "",
+    rationale: str = "",
+    aspects: dict | None = None,
+    checklist_answers: dict | None = None,
+    time_spent_ms: int | None = None,
+    lease_held: bool = False,
+    is_revision: bool = False,
+    revises: Judgment | None = None,
+    used_assistance: bool = False,
+    context: str = "",
+) -> Judgment:
+    """Record one human judgment in stored orientation and refresh the pair.
+
+    Rules, the same for the review page and the API: the verdict and aspects are on
+    the project's scale; a rationale when the project asks for one; one judgment per
+    annotator per pair; and no pair gets more first human judgments than the overlap.
+    ``lease_held`` says the annotator holds a lease on the pair, whose slot is then
+    turned into the judgment (the queue reserved it already).
+    """
+    project = pair.project
+    _validate_human_input(
+        project=project, verdict=verdict, aspects=aspects, checklist_answers=checklist_answers, rationale=rationale
+    )
+    locked = Pair.objects.select_for_update().only("id", "n_human_judgments", "n_active_leases").get(pk=pair.pk)
+    exists = Judgment.objects.filter(pair=pair, annotator=annotator, is_revision=is_revision).exists()
+    if exists:
+        raise JudgmentRejected("this annotator has already judged this pair", "pair")
+    if not is_revision:
+        taken = locked.n_human_judgments + locked.n_active_leases - (1 if lease_held else 0)
+        if taken >= project.overlap:
+            raise JudgmentRejected(
+                f"this pair already has the {project.overlap} human judgment(s) the project asks for", "pair"
+            )
+    judgment = Judgment.objects.create(
+        project=project,
+        pair=pair,
+        annotator=annotator,
+        is_human=True,
+        verdict=verdict,
+        shown_order=shown_order,
+        mode=mode,
+        rationale=rationale or "",
+        aspects=aspects or {},
+        checklist_answers=checklist_answers or {},
+        time_spent_ms=time_spent_ms,
+        is_revision=is_revision,
+        revises=revises,
+        used_assistance=used_assistance,
+        context=context,
+    )
+    if lease_held:
+        Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
+    pairs_refresh(pair_ids=[pair.pk])
+    return judgment
