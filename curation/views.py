@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .forms import ImportForm, MemberForm, PairFilterForm, ProjectCreateForm, ProjectSettingsForm
+from .forms import ExportForm, ImportForm, MemberForm, PairFilterForm, ProjectCreateForm, ProjectSettingsForm
 from .importers import RecordError, dataset_import, source_name
 from .models import Membership, Pair
 from .permissions import Role, project_for, role_at_least, visible_projects
@@ -46,6 +46,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "role": role,
         "counts": selectors.project_counts(project),
         "import_form": ImportForm() if role_at_least(role, Role.ADMIN) else None,
+        "export_form": ExportForm() if role_at_least(role, Role.ADMIN) else None,
     }
     return render(request, "curation/project_detail.html", context)
 

@@ -221,7 +221,7 @@ def celery_worker_process(settings, tmp_path, transactional_db):
                    "processed_folder": str(folder.parent / "processed"), "store_processed": False}
         (folder.parent / "processed").mkdir()
         app.conf.broker_transport_options = options
-        app.pool.force_close_all()
+        _forget_broker_pools(app)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "--pool", "solo",
@@ -239,7 +239,15 @@ def celery_worker_process(settings, tmp_path, transactional_db):
         log.close()
         for key, value in saved.items():
             app.conf[key] = value
-        app.pool.force_close_all()
+        _forget_broker_pools(app)
+
+
+def _forget_broker_pools(app) -> None:
+    """Make the app build its connection pools again from its (changed) settings, as
+    Celery does after a fork; kombu keys pools by transport options, so the old ones
+    stay valid for whoever uses the old settings."""
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def wait_for(predicate, timeout: float = 90.0, interval: float = 0.3, what: str = "condition", log: Path | None = None):
