@@ -236,7 +236,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env("CONCORD_API_THROTTLE", default="6000/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("CONCORD_API_THROTTLE", default="6000/minute"),
+        # Starting exports, jobs and imports over the API (per user).
+        "jobs": env("CONCORD_API_JOB_THROTTLE", default="120/hour"),
+    },
+    "EXCEPTION_HANDLER": "curation.api.errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -247,6 +252,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectModeEnum": "curation.models.Project.Mode",
+        "JudgmentModeEnum": "curation.models.Judgment.Mode",
+    },
 }
 
 LOGGING = {

@@ -17,6 +17,13 @@ from curation.permissions import Role, project_for
 from .options import ExportError
 
 STOP_POLLING = 286  # htmx stops polling on this status
+MAX_ID = 2**63 - 1
+
+
+def _export(project, export_id: int, **filters) -> ExportJob:
+    if export_id > MAX_ID:
+        raise Http404("No such export.")
+    return get_object_or_404(ExportJob, project=project, pk=export_id, **filters)
 
 
 @login_required
@@ -51,7 +58,7 @@ def export_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def export_progress(request: HttpRequest, slug: str, export_id: int) -> HttpResponse:
     project, role = project_for(request.user, slug, Role.ADMIN)
-    job = get_object_or_404(ExportJob, project=project, pk=export_id)
+    job = _export(project, export_id)
     response = render(request, "curation/exports.html#export_progress", {"project": project, "job": job})
     if job.is_finished:
         response.status_code = STOP_POLLING
@@ -61,7 +68,7 @@ def export_progress(request: HttpRequest, slug: str, export_id: int) -> HttpResp
 @login_required
 def export_download(request: HttpRequest, slug: str, export_id: int, filename: str) -> FileResponse:
     project, role = project_for(request.user, slug, Role.ADMIN)
-    job = get_object_or_404(ExportJob, project=project, pk=export_id, state=ExportJob.State.DONE)
+    job = _export(project, export_id, state=ExportJob.State.DONE)
     root = Path(settings.CONCORD_EXPORT_DIR).resolve()
     for relative in job.files:
         path = (root / relative).resolve()

@@ -16,6 +16,12 @@ from ..factories import ProjectFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The factories give every user a password; PBKDF2 would cost a second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 UF_ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
 
 
