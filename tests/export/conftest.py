@@ -219,13 +219,16 @@ def celery_worker_process(settings, tmp_path, transactional_db):
     env = subprocess_env(settings)
     env["CONCORD_EXPORT_DIR"] = str(exports)
     env["CONCORD_VAR_DIR"] = str(tmp_path / "var")
+
     saved = {key: app.conf.get(key) for key in ("broker_url", "broker_transport_options")}
     if app.conf.broker_url.startswith("filesystem://"):
         folder = tmp_path / "var" / "broker" / "queue"
         folder.mkdir(parents=True)
-        options = {"data_folder_in": str(folder), "data_folder_out": str(folder),
-                   "processed_folder": str(folder.parent / "processed"), "store_processed": False}
+        options = {**app.conf.broker_transport_options, "data_folder_in": str(folder), "data_folder_out": str(folder),
+                   "processed_folder": str(folder.parent / "processed"),
+                   "control_folder": str(folder.parent / "control")}
         (folder.parent / "processed").mkdir()
+        (folder.parent / "control").mkdir()
         app.conf.broker_transport_options = options
         _forget_broker_pools(app)
     log = (tmp_path / "worker.log").open("w")
