@@ -1,15 +1,21 @@
 """Agreement figures available before the full agreement report (methods.md §3) lands.
 
-``agreement_overview`` is the one function the API's agreement endpoint and the
-dataset card call: counts per tier and label source, judgment counts, and per judge
-the sign (3-way) agreement with human consensus and with the final label, each with
-its n — all by SQL aggregation, a fixed handful of queries whatever the project's
-size. When the curation metrics (κ, α, intervals) are merged, point this function at
-the full report and both callers follow.
+``agreement_overview`` is what the API's agreement endpoint returns: counts per tier
+and label source, judgment counts, and per judge the sign (3-way) agreement with
+human consensus and with the final label, each with its n — all SQL aggregates, a
+fixed handful of queries whatever the project's size. The dataset card shows the
+same per-judge figures over the exported pairs (summed batch by batch with
+``judge_counts``, see ``curation.exports``). When the curation metrics (κ, α,
+intervals) are merged, point ``agreement_overview`` at the full report.
 """
+from collections import Counter
+
 from django.db.models import Count, Q, QuerySet
 
 from .models import JudgeConfig, Judgment, Pair, Project
+
+COUNT_NAMES = ("n", "parsed", "n_label", "agree_label", "n_consensus", "agree_consensus", "n_position",
+               "position_consistent")
 
 
 def same_sign_q(field_name: str, other: str) -> Q:
@@ -21,62 +27,51 @@ def same_sign_q(field_name: str, other: str) -> Q:
     )
 
 
+def judge_counts(*, judgment: str = "", pair: str = "pair__") -> dict:
+    """Aggregates per judge, written from the judgment's side (judgment="", pair="pair__")
+    or from the pair's (judgment="judgments__", pair=""). Humans count their first
+    (unrevised) records only; they group under judge None."""
+    verdict = f"{judgment}verdict"
+    counted = Q(**{f"{judgment}is_human": False}) | Q(**{f"{judgment}is_revision": False})
+    parsed = counted & Q(**{f"{verdict}__isnull": False})
+
+    def count(condition: Q) -> Count:
+        return Count(f"{judgment}id", filter=condition)
+
+    return {
+        "n": count(counted),
+        "parsed": count(parsed),
+        "n_label": count(parsed & Q(**{f"{pair}label_verdict__isnull": False})),
+        "agree_label": count(counted & same_sign_q(verdict, f"{pair}label_verdict")),
+        "n_consensus": count(parsed & Q(**{f"{pair}consensus_verdict__isnull": False})),
+        "agree_consensus": count(counted & same_sign_q(verdict, f"{pair}consensus_verdict")),
+        "n_position": count(counted & Q(**{f"{judgment}position_consistent__isnull": False})),
+        "position_consistent": count(counted & Q(**{f"{judgment}position_consistent": True})),
+    }
+
+
 def _rate(agreeing: int, n: int) -> float | None:
     return round(agreeing / n, 4) if n else None
 
 
-def _agreement_counts(judgments: QuerySet[Judgment]) -> dict:
-    return dict(
-        n=Count("id"),
-        parsed=Count("id", filter=Q(verdict__isnull=False)),
-        n_label=Count("id", filter=Q(verdict__isnull=False, pair__label_verdict__isnull=False)),
-        agree_label=Count("id", filter=same_sign_q("verdict", "pair__label_verdict")),
-        n_consensus=Count("id", filter=Q(verdict__isnull=False, pair__consensus_verdict__isnull=False)),
-        agree_consensus=Count("id", filter=same_sign_q("verdict", "pair__consensus_verdict")),
-        n_position=Count("id", filter=Q(position_consistent__isnull=False)),
-        position_consistent=Count("id", filter=Q(position_consistent=True)),
-    )
-
-
-def _figures(row: dict) -> dict:
+def _figures(counts: Counter) -> dict:
     return {
-        "judgments": row["n"],
-        "parsed": row["parsed"],
-        "agreement_with_human_consensus": _rate(row["agree_consensus"], row["n_consensus"]),
-        "n_with_human_consensus": row["n_consensus"],
-        "agreement_with_label": _rate(row["agree_label"], row["n_label"]),
-        "n_with_label": row["n_label"],
-        "position_consistency": _rate(row["position_consistent"], row["n_position"]),
+        "judgments": counts["n"],
+        "parsed": counts["parsed"],
+        "agreement_with_human_consensus": _rate(counts["agree_consensus"], counts["n_consensus"]),
+        "n_with_human_consensus": counts["n_consensus"],
+        "agreement_with_label": _rate(counts["agree_label"], counts["n_label"]),
+        "n_with_label": counts["n_label"],
+        "position_consistency": _rate(counts["position_consistent"], counts["n_position"]),
     }
 
 
-def agreement_overview(*, project: Project, pairs: QuerySet[Pair] | None = None) -> dict:
-    """Figures over ``pairs`` (default: all of the project's pairs)."""
-    if pairs is None:
-        pairs = Pair.objects.filter(project=project)
-        judgments = Judgment.objects.filter(project=project)
-    else:
-        judgments = Judgment.objects.filter(pair__in=pairs.values("id"))
-    tiers = dict(pairs.order_by().values_list("tier").annotate(n=Count("id")))
-    sources = dict(pairs.order_by().values_list("label_source").annotate(n=Count("id")))
-    humans = judgments.filter(is_human=True, is_revision=False)
-    human_row = humans.aggregate(**_agreement_counts(humans))
-    judge_rows = {
-        row["judge_config_id"]: row
-        for row in judgments.filter(is_human=False)
-        .order_by()
-        .values("judge_config_id")
-        .annotate(**_agreement_counts(judgments))
-    }
-    configs = JudgeConfig.objects.filter(id__in=list(judge_rows)).order_by("name")
+def judge_figures(counts: dict[int | None, Counter]) -> dict:
+    """Readable figures from summed judge_counts: humans (judge None) and each judge."""
+    configs = JudgeConfig.objects.filter(id__in=[key for key in counts if key is not None]).order_by("name")
     return {
-        "pairs": sum(tiers.values()),
-        "tiers": {tier: tiers.get(tier, 0) for tier in Pair.Tier.values},
-        "label_sources": {source or "none": n for source, n in sorted(sources.items())},
-        "human_judgments": human_row["n"],
-        "ai_judgments": sum(row["n"] for row in judge_rows.values()),
         "humans": {
-            **_figures(human_row),
+            **_figures(counts.get(None, Counter())),
             "note": "first (unrevised) human records against the final label and the human consensus",
         },
         "judges": [
@@ -86,9 +81,32 @@ def agreement_overview(*, project: Project, pairs: QuerySet[Pair] | None = None)
                 "method": config.method,
                 "model": config.model,
                 "template_version": config.template_version,
-                **_figures(judge_rows[config.id]),
+                **_figures(counts[config.id]),
             }
             for config in configs
         ],
+    }
+
+
+def agreement_overview(*, project: Project) -> dict:
+    """The project's figures: four aggregate queries and one for the judges' names."""
+    pairs = Pair.objects.filter(project=project).order_by()
+    tiers = dict(pairs.values_list("tier").annotate(n=Count("id")))
+    sources = dict(pairs.values_list("label_source").annotate(n=Count("id")))
+    rows = (
+        Judgment.objects.filter(project=project)
+        .order_by()
+        .values("judge_config_id")
+        .annotate(**judge_counts())
+    )
+    counts = {row["judge_config_id"]: Counter({name: row[name] for name in COUNT_NAMES}) for row in rows}
+    figures = judge_figures(counts)
+    return {
+        "pairs": sum(tiers.values()),
+        "tiers": {tier: tiers.get(tier, 0) for tier in Pair.Tier.values},
+        "label_sources": {source or "none": n for source, n in sorted(sources.items())},
+        "human_judgments": figures["humans"]["judgments"],
+        "ai_judgments": sum(j["judgments"] for j in figures["judges"]),
+        **figures,
         "scale": "3-way sign agreement (A better, tie, B better)",
     }

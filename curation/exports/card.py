@@ -30,11 +30,10 @@ class ExportStats:
     origins: Counter = field(default_factory=Counter)
     producers: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
-    rows_by_file: Counter = field(default_factory=Counter)
     with_sources: int = 0
     agreement_sum: float = 0.0
     all_agree: int = 0
-    prompts_only: int = 0
+    prompt_lines: int = 0  # concord: prompt-only lines (rubrics, prompts without pairs)
 
     @property
     def pairs(self) -> int:
@@ -68,7 +67,7 @@ def dataset_card(
     options: ExportOptions,
     stats: ExportStats,
     files: list[dict],
-    overview: dict,
+    figures: dict,
     notes: list[str],
 ) -> str:
     """files: {"name", "split", "rows", "sha256", "data": bool}."""
@@ -93,15 +92,16 @@ def dataset_card(
         [j["name"], j["kind"], j["method"], j["model"] or "—", j["template_version"] or "—", j["judgments"],
          j["parsed"], f"{_pct(j['agreement_with_human_consensus'])} (n={j['n_with_human_consensus']})",
          f"{_pct(j['agreement_with_label'])} (n={j['n_with_label']})", _pct(j["position_consistency"])]
-        for j in overview["judges"]
+        for j in figures["judges"]
     ]
-    humans = overview["humans"]
+    humans = figures["humans"]
     sections = [
         "\n".join(front),
         f"# {project.name}: {options.format} export",
         f"Exported by Concord from project `{project.slug}` on {timezone.now():%Y-%m-%d %H:%M} UTC: "
         f"{stats.pairs:,} pairs in {sum(f['rows'] for f in data_files):,} rows."
-        + (f" {stats.prompts_only:,} prompts without pairs are included." if stats.prompts_only else ""),
+        + (f" {stats.prompt_lines:,} prompt-only lines carry rubrics and prompts without pairs."
+           if stats.prompt_lines else ""),
         "## Files\n\n" + _table(
             ["file", "split", "rows", "sha256"], [[f"`{f['name']}`", f["split"], f"{f['rows']:,}", f"`{f['sha256']}`"] for f in files]
         ),

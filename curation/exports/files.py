@@ -7,15 +7,13 @@ each file is computed while it is written (JSONL, CSV) or read back (Parquet).
 import csv
 import hashlib
 import io
-import json
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 HASH_BLOCK = 1 << 20
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def file_sha256(path: Path) -> str:
@@ -65,7 +63,8 @@ class JsonlSink(Sink):
     def write(self, rows: list[dict]) -> None:
         if not rows:
             return
-        data = ("\n".join(map(_encode, rows)) + "\n").encode("utf-8")
+        # orjson: compact UTF-8 JSON, several times faster than the json module here.
+        data = b"\n".join(map(orjson.dumps, rows)) + b"\n"
         self.handle.write(data)
         self.digest.update(data)
         self.rows += len(rows)

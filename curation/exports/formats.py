@@ -365,17 +365,14 @@ def _json(value) -> str:
 
 class ConcordWriter(FormatWriter):
     """The native format, written exactly as the importer reads it (docs/formats.md),
-    so export → import on a fresh project gives the same pairs and judgments."""
+    so export → import on a fresh project gives the same pairs and judgments.
+    Rubrics belong to prompts: they follow the pairs on prompt-only lines."""
 
     name = "concord"
-    needs = Needs(judgments=True, adjudications=True, scores=True, rubrics=True, concord_fields=True)
+    needs = Needs(judgments=True, adjudications=True, scores=True, concord_fields=True)
     # Parquet needs one type per column: the free-form fields are JSON text there.
     JSON_IN_PARQUET = ("prompt", "metadata", "prompt_metadata", "response_a_meta", "response_b_meta",
                        "judgments", "ai_judgments", "adjudications", "scores", "rubrics", "flags")
-
-    def __init__(self, options: ExportOptions):
-        super().__init__(options)
-        self.last_prompt_id: int | None = None
 
     def columns(self):
         names = [
@@ -433,11 +430,6 @@ class ConcordWriter(FormatWriter):
             for side, response_id in (("a", row["response_a_id"]), ("b", row["response_b_id"]))
             for s in batch.scores[response_id]
         ]
-        # Rubrics belong to the prompt: written once, on its first pair (rows come by prompt).
-        record["rubrics"] = []
-        if row["prompt_id"] != self.last_prompt_id:
-            record["rubrics"] = [self.rubric(r) for r in batch.rubrics[row["prompt_id"]]]
-            self.last_prompt_id = row["prompt_id"]
         return [record]
 
     @staticmethod

@@ -15,14 +15,21 @@ from pathlib import Path
 from django.db import connection, transaction
 
 from curation.models import Project, Rubric
-from curation.overview import agreement_overview
 
 from .card import ExportStats, dataset_card
 from .files import CsvSink, JsonlSink, ParquetSink, Sink
 from .formats import WRITERS, ConcordWriter, FormatWriter
 from .items import ExportItem, SkipPair
 from .options import ExportError, ExportOptions
-from .selection import prompts_without_pairs, selected_pairs, split_of, stream
+from .selection import (
+    JudgmentTally,
+    estimated_count,
+    prompts_with_rubrics,
+    prompts_without_pairs,
+    selected_pairs,
+    split_of,
+    stream,
+)
 
 DEFAULT_BATCH = 2000
 DATA_SUFFIXES = (".jsonl", ".parquet", ".csv", ".json")
@@ -132,10 +139,10 @@ def export_write(
     try:
         pairs = selected_pairs(project, options)
         with consistent_snapshot():
-            total = pairs.count()
+            total = estimated_count(project, options)
             done = 0
-            order = ("prompt_id", "id") if options.format == "concord" else ("id",)
-            for batch in stream(pairs, project=project, needs=writer.needs, batch_size=batch_size, order=order):
+            tally = JudgmentTally(project)
+            for batch in stream(pairs, needs=writer.needs, tally=tally, batch_size=batch_size):
                 rows: dict[str, list[dict]] = defaultdict(list)
                 meta: dict[str, list[dict]] = defaultdict(list)
                 for row in batch.rows:
@@ -147,9 +154,9 @@ def export_write(
                 done += len(batch.rows)
                 if progress:
                     progress(done, total)
-            if options.everything:
-                _prompts_only(project, writer, options, sinks["all"], stats, batch_size)
-            overview = agreement_overview(project=project, pairs=pairs)
+            if isinstance(writer, ConcordWriter):
+                _prompt_lines(project, pairs, writer, options, sinks, stats, batch_size)
+            figures = tally.figures()
         for sink in (*sinks.values(), *sidecars.values()):
             sink.finish()
     except BaseException:
@@ -164,7 +171,7 @@ def export_write(
          "data": False}
         for key, sidecar in sidecars.items()
     ]
-    card = dataset_card(project=project, options=options, stats=stats, files=files, overview=overview, notes=notes)
+    card = dataset_card(project=project, options=options, stats=stats, files=files, figures=figures, notes=notes)
     for sink in (*sinks.values(), *sidecars.values()):
         sink.commit()
     card_path = directory / "README.md"
@@ -176,8 +183,7 @@ def export_write(
 
 
 def _one_pair(row, batch, writer, options, stats, rows, meta, inline_extras, split_files) -> None:
-    agreeing, n_sources = batch.agreement.get(row["id"], (0, 0))
-    agreement = round(agreeing / n_sources, 4) if n_sources else None
+    agreement = batch.agreement(row)
     if options.min_agreement is not None and (agreement is None or agreement < options.min_agreement):
         stats.skipped["pair agreement below the minimum"] += 1
         return
@@ -202,27 +208,34 @@ def _one_pair(row, batch, writer, options, stats, rows, meta, inline_extras, spl
     stats.count(row, split, agreement)
 
 
-def _prompts_only(project, writer: ConcordWriter, options, sink: Sink, stats: ExportStats, batch_size: int) -> None:
-    """A whole-project concord export also carries the prompts that have no pairs yet."""
-    fields = ("id", "text", "messages", "external_id", "origin", "metadata", "category")
+def _prompt_lines(project, pairs, writer: ConcordWriter, options, sinks: dict[str, Sink], stats: ExportStats,
+                  batch_size: int) -> None:
+    """Concord's prompt-only lines: the rubrics of the exported pairs' prompts and, in
+    a whole-project export, the prompts that have no pairs yet."""
+    prompts = prompts_with_rubrics(pairs)
+    if options.everything:
+        prompts = prompts | prompts_without_pairs(project)
+    fields = ("id", "text", "messages", "external_id", "origin", "metadata", "category", "content_hash")
     batch: list[dict] = []
 
     def flush() -> None:
         rubrics = defaultdict(list)
         for rubric in Rubric.objects.filter(prompt_id__in=[p["id"] for p in batch]).order_by("prompt_id", "kind", "version", "id"):
             rubrics[rubric.prompt_id].append(writer.rubric(rubric))
-        records = []
+        by_split: dict[str, list[dict]] = defaultdict(list)
         for prompt in batch:
             record = writer.prompt_fields(
                 text=prompt["text"], messages=prompt["messages"], external_id=prompt["external_id"],
                 origin=prompt["origin"], metadata=prompt["metadata"], category=prompt["category"],
             )
             record["rubrics"] = rubrics[prompt["id"]]
-            records.append(writer.for_parquet(record) if options.parquet else record)
-        sink.write(records)
-        stats.prompts_only += len(batch)
+            split = split_of(prompt["content_hash"], seed=options.seed, test_fraction=options.test_fraction)
+            by_split[split if len(sinks) > 1 else "all"].append(writer.for_parquet(record) if options.parquet else record)
+        for key, records in by_split.items():
+            sinks[key].write(records)
+        stats.prompt_lines += len(batch)
 
-    for prompt in prompts_without_pairs(project).order_by("id").values(*fields).iterator(chunk_size=batch_size):
+    for prompt in prompts.order_by("id").values(*fields).iterator(chunk_size=batch_size):
         batch.append(prompt)
         if len(batch) >= batch_size:
             flush()

@@ -8,15 +8,17 @@ format needs beyond the pair row (agreement, judgments, adjudications, scores,
 rubrics); nothing is loaded per row.
 """
 import hashlib
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
-from django.db.models import BooleanField, Count, Exists, F, Func, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Exists, F, Func, JSONField, OuterRef, QuerySet
 
 from curation.hashing import sha256_hex
-from curation.overview import same_sign_q
+from curation.overview import COUNT_NAMES, judge_figures
 from curation.models import Adjudication, JudgeConfig, Judgment, Pair, Project, Prompt, Rubric, Score
 
 from .options import EXCLUDING_FLAGS, TIERS, ExportOptions
@@ -28,6 +30,7 @@ BASE_FIELDS = (
     "tier",
     "label_verdict",
     "label_source",
+    "consensus_verdict",
     "consensus_strength",
     "ensemble_mu",
     "origin",
@@ -124,6 +127,17 @@ def selected_pairs(project: Project, options: ExportOptions) -> QuerySet[Pair]:
     return pairs
 
 
+def estimated_count(project: Project, options: ExportOptions) -> int:
+    """How many pairs the export will take, for its progress bar: the selection's
+    cheap conditions only (no join), so at most a little above the final count."""
+    pairs = Pair.objects.filter(project=project, tier__in=tiers_from(options.effective_min_tier))
+    if options.needs_label:
+        pairs = pairs.filter(label_verdict__isnull=False)
+    if not options.effective_keep_ties:
+        pairs = pairs.exclude(label_verdict=0)
+    return pairs.count()
+
+
 def prompts_without_pairs(project: Project) -> QuerySet[Prompt]:
     return Prompt.objects.filter(project=project).exclude(Exists(Pair.objects.filter(prompt=OuterRef("pk"))))
 
@@ -144,11 +158,20 @@ class Batch:
     """One batch of selected pairs (value dicts) with what was loaded for them."""
 
     rows: list[dict]
-    agreement: dict[int, tuple[int, int]] = field(default_factory=dict)  # pair → (agreeing, sources)
+    # pair → how many of its sources say A, tie, B (JudgmentTally)
+    signs: dict[int, list[int]] = field(default_factory=dict)
     judgments: dict[int, list[Judgment]] = field(default_factory=lambda: defaultdict(list))
     adjudications: dict[int, list[Adjudication]] = field(default_factory=lambda: defaultdict(list))
     scores: dict[int, list[Score]] = field(default_factory=lambda: defaultdict(list))
-    rubrics: dict[int, list[Rubric]] = field(default_factory=lambda: defaultdict(list))
+
+    def agreement(self, row: dict) -> float | None:
+        """Share of the pair's sources whose 3-way label equals the final one (methods.md §5)."""
+        counts = self.signs.get(row["id"])
+        label = row["label_verdict"]
+        if not counts or label is None:
+            return None
+        agreeing = counts[0] if label < 0 else counts[2] if label > 0 else counts[1]
+        return round(agreeing / sum(counts), 4)
 
 
 @dataclass(frozen=True)
@@ -158,31 +181,108 @@ class Needs:
     judgments: bool = False
     adjudications: bool = False
     scores: bool = False
-    rubrics: bool = False
     concord_fields: bool = False
 
 
-def stream(
-    pairs: QuerySet[Pair], *, project: Project, needs: Needs, batch_size: int, order: tuple[str, ...] = ("id",)
-) -> Iterator[Batch]:
+def _json_fields(names: tuple[str, ...]) -> list[str]:
+    """The selected names that are JSON columns (the raw cursor returns them as text)."""
+    found = []
+    for name in names:
+        model, *path, last = [Pair, *name.split("__")]
+        for step in path:
+            model = model._meta.get_field(step).related_model
+        if isinstance(model._meta.get_field(last), JSONField):
+            found.append(name)
+    return found
+
+
+class JudgmentTally:
+    """Reads each batch's judgments once, in one query over the batch's id range (the
+    stream comes in id order), and from them counts
+
+    - per pair, its sources (first human records and AI JudgeConfigs' combined
+      verdicts) saying A, tie, B — the pair's agreement column;
+    - per judge (None: humans), the dataset card's figures (overview.judge_counts,
+      summed over the selected pairs).
+
+    The query is plain SQL compiled once: at a million pairs, compiling an ORM query
+    per batch costs more than the database's work for it.
+    """
+
+    def __init__(self, project: Project):
+        self.project_id = project.pk
+        self.ai_judges = set(
+            JudgeConfig.objects.filter(project=project, kind=JudgeConfig.Kind.AI).values_list("id", flat=True)
+        )
+        self.counts: dict[int | None, list[int]] = {}
+        table = connection.ops.quote_name(Judgment._meta.db_table)
+        self.sql = (
+            f"SELECT pair_id, judge_config_id, is_human, is_revision, verdict, position_consistent FROM {table} "
+            "WHERE project_id = %s AND pair_id >= %s AND pair_id <= %s"
+        )
+
+    def add(self, batch: "Batch") -> None:
+        rows = {row["id"]: row for row in batch.rows}
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, [self.project_id, batch.rows[0]["id"], batch.rows[-1]["id"]])
+            judgments = cursor.fetchall()
+        counts, signs, ai_judges = self.counts, batch.signs, self.ai_judges
+        for pair_id, judge_id, is_human, is_revision, verdict, consistent in judgments:
+            row = rows.get(pair_id)
+            if row is None or (is_human and is_revision):
+                continue  # not selected, or a revision (metrics use first records)
+            key = None if is_human else judge_id
+            tally = counts.get(key)
+            if tally is None:
+                tally = counts[key] = [0] * len(COUNT_NAMES)
+            tally[0] += 1
+            if verdict is None:
+                continue
+            tally[1] += 1
+            verdict_sign = (verdict > 0) - (verdict < 0)
+            label, consensus = row["label_verdict"], row["consensus_verdict"]
+            if label is not None:
+                tally[2] += 1
+                tally[3] += verdict_sign == (label > 0) - (label < 0)
+            if consensus is not None:
+                tally[4] += 1
+                tally[5] += verdict_sign == (consensus > 0) - (consensus < 0)
+            if consistent is not None:
+                tally[6] += 1
+                tally[7] += bool(consistent)
+            if is_human or judge_id in ai_judges:
+                signs.setdefault(pair_id, [0, 0, 0])[verdict_sign + 1] += 1
+
+    def figures(self) -> dict:
+        return judge_figures({key: Counter(dict(zip(COUNT_NAMES, tally))) for key, tally in self.counts.items()})
+
+
+def stream(pairs: QuerySet[Pair], *, needs: Needs, tally: JudgmentTally, batch_size: int) -> Iterator[Batch]:
+    """The selected pairs in id order and in batches, read through a server-side
+    cursor on PostgreSQL.
+
+    The SQL is the ORM's; rows are read from the cursor directly because Django's
+    per-row conversion of value rows would cost more than the rest of the export.
+    """
     names = BASE_FIELDS + (CONCORD_FIELDS if needs.concord_fields else ())
-    ai_judges = set(
-        JudgeConfig.objects.filter(project=project, kind=JudgeConfig.Kind.AI).values_list("id", flat=True)
-    )
-    rows: list[dict] = []
-    for row in pairs.order_by(*order).values(*names).iterator(chunk_size=batch_size):
-        rows.append(row)
-        if len(rows) >= batch_size:
-            yield _load(rows, needs, ai_judges)
-            rows = []
-    if rows:
-        yield _load(rows, needs, ai_judges)
+    json_fields = _json_fields(names)
+    sql, params = pairs.order_by("id").values(*names).query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(batch_size):
+            rows = [dict(zip(names, row)) for row in chunk]
+            for row in rows:
+                for name in json_fields:
+                    if row[name] is not None:
+                        row[name] = json.loads(row[name])
+            batch = Batch(rows=rows)
+            tally.add(batch)
+            _load(batch, needs)
+            yield batch
 
 
-def _load(rows: list[dict], needs: Needs, ai_judges: set[int]) -> Batch:
-    batch = Batch(rows=rows)
-    ids = [row["id"] for row in rows]
-    batch.agreement = pair_agreement(ids, ai_judges)
+def _load(batch: Batch, needs: Needs) -> None:
+    ids = [row["id"] for row in batch.rows]
     if needs.judgments:
         for judgment in (
             Judgment.objects.filter(pair_id__in=ids)
@@ -196,27 +296,13 @@ def _load(rows: list[dict], needs: Needs, ai_judges: set[int]) -> Batch:
         ):
             batch.adjudications[adjudication.pair_id].append(adjudication)
     if needs.scores:
-        response_ids = {row["response_a_id"] for row in rows} | {row["response_b_id"] for row in rows}
+        response_ids = {row["response_a_id"] for row in batch.rows} | {row["response_b_id"] for row in batch.rows}
         for score in Score.objects.filter(response_id__in=response_ids).select_related("judge_config").order_by("id"):
             batch.scores[score.response_id].append(score)
-    if needs.rubrics:
-        prompt_ids = {row["prompt_id"] for row in rows}
-        for rubric in Rubric.objects.filter(prompt_id__in=prompt_ids).order_by("prompt_id", "kind", "version", "id"):
-            batch.rubrics[rubric.prompt_id].append(rubric)
-    return batch
 
 
-def pair_agreement(pair_ids: list[int], ai_judges: set[int]) -> dict[int, tuple[int, int]]:
-    """Per pair: (sources whose 3-way label equals the final one, sources). Sources are
-    the first human records and each AI JudgeConfig's combined verdict (methods.md §5).
-    One aggregate query for the whole batch."""
-    rows = (
-        Judgment.objects.filter(pair_id__in=pair_ids, verdict__isnull=False)
-        .filter(Q(is_human=True, is_revision=False) | Q(judge_config_id__in=ai_judges))
-        .values("pair_id")
-        .annotate(n=Count("id"), agreeing=Count("id", filter=same_sign_q("verdict", "pair__label_verdict")))
-        .values_list("pair_id", "agreeing", "n")
-        .order_by()
+def prompts_with_rubrics(pairs: QuerySet[Pair]) -> QuerySet[Prompt]:
+    """The exported pairs' prompts that have rubrics (a concord export carries them)."""
+    return Prompt.objects.filter(
+        Exists(Rubric.objects.filter(prompt=OuterRef("pk"))), Exists(pairs.filter(prompt=OuterRef("pk")))
     )
-    return {pair_id: (agreeing, n) for pair_id, agreeing, n in rows}
-

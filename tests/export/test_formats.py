@@ -29,8 +29,9 @@ CASES = [
     ("openai", {}, ["input", "preferred_output", "non_preferred_output"], DEFAULT_PAIRS),
     ("csv", {}, ["prompt", "response_a", "response_b", "verdict", "label_source", "tier", "pair_id", "agreement"],
      DEFAULT_PAIRS),
-    # concord exports the whole project: every pair and the prompt without pairs.
-    ("concord", {}, None, ALL_PAIRS + 1),
+    # concord exports the whole project: every pair, then prompt lines for the rubrics
+    # of p-adj's prompt and for the prompt without pairs.
+    ("concord", {}, None, ALL_PAIRS + 2),
 ]
 
 
@@ -81,6 +82,21 @@ def test_trl_standard_fields_and_label_priority(export_project, tmp_path):
     assert sources == {"adjudication", "human_consensus", "gold_import", "ai_consensus"}
     excluded = {pair_by_external_id(export_project, x).id for x in ("p-tie", "p-flagged", "p-empty", "p-unverified")}
     assert not excluded & set(rows)
+
+
+def test_card_counts_and_agreement_figures(export_project, tmp_path):
+    result = run(export_project, tmp_path, "trl", test_fraction=0.3, seed=2)
+    card = (tmp_path / "out" / "README.md").read_text()
+    train = result.stats.pairs_by_tier_split[("silver", "train")]
+    test = result.stats.pairs_by_tier_split[("silver", "test")]
+    assert train + test == 30 and f"| silver | {train} | {test} | 30 |" in card
+    assert "| ai_consensus | 30 |" in card and "| adjudication | 1 |" in card
+    # judge-a judged p-adj and the 30 silver pairs, all agreeing with the label; no human consensus among them.
+    assert "| judge-a | ai | imported | model-a | 2 | 31 | 31 | — (n=0) | 100.0% (n=31) | 100.0% |" in card
+    # Human first records on the exported pairs: ann-1, ann-2 on p-adj and four on p-consensus.
+    assert "Human records: 6; agreement with the final label 100.0% (n=6)." in card
+    assert "all sources agree on 32 of them" in card  # p-gold-import has no source
+    assert "- ties excluded" in card and "| sample | 20 |" in card
 
 
 def test_filters_min_tier_ties_flags(export_project, tmp_path):

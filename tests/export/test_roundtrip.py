@@ -81,7 +81,7 @@ def test_concord_round_trip_loses_nothing(conversation_project, tmp_path):
     assert len(before["human"]) == 8 and len(before["ai"]) >= 60 and before["scores"] and before["rubrics"]
 
     result = export_write(project=project, options=ExportOptions(format="concord"), output=tmp_path / "all.jsonl")
-    assert result.stats.prompts_only == 1
+    assert result.stats.prompt_lines == 2  # the rubrics of p-adj's prompt, and the prompt without pairs
     fresh = ProjectFactory(name="Fresh", slug="fresh")
     summary = dataset_import(path=tmp_path / "all.jsonl", project=fresh, fmt="concord")
     assert summary.counts["pairs_created"] == Pair.objects.filter(project=project).count()
