@@ -89,7 +89,7 @@ class TrlWriter(FormatWriter):
             if item.is_multi_turn:
                 raise ExportError(
                     f"pair {item.pair_id} has a multi-turn prompt ({len(item.row['prompt__messages'])} messages); "
-                    "the standard trl format holds one prompt string: use --conversational",
+                    "the standard trl format holds one prompt string: use the conversational option (--conversational)",
                     "pair",
                 )
             row = {"prompt": item.prompt_text, "chosen": item.chosen, "rejected": item.rejected}
