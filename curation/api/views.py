@@ -4,7 +4,6 @@ Every project endpoint starts with ``project_for(user, slug, role)``: 404 for
 non-members (a project's existence is not revealed), 403 for a role too low.
 Annotators read only their own judgments; only admins start jobs, exports and imports.
 """
-import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -20,7 +19,7 @@ from rest_framework.views import APIView
 
 from curation import selectors, services
 from curation.exports import ExportError
-from curation.importers import RecordError, dataset_import, source_name
+from curation.importers import RecordError, dataset_import_upload
 from curation.job_service import JobRejected, job_service
 from curation.models import ExportJob, GenerationJob, Pair, Rubric
 from curation.overview import agreement_overview
@@ -306,16 +305,11 @@ class ImportUpload(APIView):
         if upload.size > limit:
             raise ApiError(f"the file is {upload.size / 2**20:.0f} MB; the limit is {limit / 2**20:.0f} MB", "file",
                            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        suffix = "".join(Path(upload.name).suffixes[-2:])
-        with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
-            for chunk in upload.chunks():
-                handle.write(chunk)
-            handle.flush()
-            try:
-                summary = dataset_import(path=handle.name, project=project, fmt=data.validated_data["format"],
-                                         dry_run=data.validated_data["dry_run"], source=source_name(upload.name))
-            except RecordError as error:
-                raise ApiError(f"nothing was imported: {error}", error.field_name, location=error.location)
+        try:
+            summary = dataset_import_upload(upload=upload, project=project, fmt=data.validated_data["format"],
+                                            dry_run=data.validated_data["dry_run"])
+        except RecordError as error:
+            raise ApiError(f"nothing was imported: {error}", error.field_name, location=error.location)
         body = {"format": summary.format, "records": summary.records, "dry_run": summary.dry_run,
                 "seconds": round(summary.seconds, 3), "summary": summary.line(), "counts": dict(summary.counts)}
         return Response(s.ImportOut(body).data)

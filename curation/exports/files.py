@@ -54,20 +54,17 @@ class Sink:
         self.partial.unlink(missing_ok=True)
 
 
-class JsonlSink(Sink):
+class _HashedSink(Sink):
+    """A text format written as bytes, hashed as it goes."""
+
     def __init__(self, path: Path):
         super().__init__(path)
         self.handle = self.partial.open("wb")
         self.digest = hashlib.sha256()
 
-    def write(self, rows: list[dict]) -> None:
-        if not rows:
-            return
-        # orjson: compact UTF-8 JSON, several times faster than the json module here.
-        data = b"\n".join(map(orjson.dumps, rows)) + b"\n"
+    def _append(self, data: bytes) -> None:
         self.handle.write(data)
         self.digest.update(data)
-        self.rows += len(rows)
 
     def _close(self) -> None:
         if not self.handle.closed:
@@ -75,31 +72,29 @@ class JsonlSink(Sink):
             self.sha256 = self.digest.hexdigest()
 
 
-class CsvSink(Sink):
+class JsonlSink(_HashedSink):
+    def write(self, rows: list[dict]) -> None:
+        if rows:
+            # orjson: compact UTF-8 JSON, several times faster than the json module here.
+            self._append(b"\n".join(map(orjson.dumps, rows)) + b"\n")
+            self.rows += len(rows)
+
+
+class CsvSink(_HashedSink):
     def __init__(self, path: Path, columns: list[str]):
         super().__init__(path)
-        self.handle = self.partial.open("wb")
-        self.digest = hashlib.sha256()
         self.columns = columns
         self._emit([dict(zip(columns, columns))])
 
     def _emit(self, rows: list[dict]) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.columns, extrasaction="raise", lineterminator="\n")
-        writer.writerows(rows)
-        data = buffer.getvalue().encode("utf-8")
-        self.handle.write(data)
-        self.digest.update(data)
+        csv.DictWriter(buffer, fieldnames=self.columns, extrasaction="raise", lineterminator="\n").writerows(rows)
+        self._append(buffer.getvalue().encode("utf-8"))
 
     def write(self, rows: list[dict]) -> None:
         if rows:
             self._emit(rows)
             self.rows += len(rows)
-
-    def _close(self) -> None:
-        if not self.handle.closed:
-            self.handle.close()
-            self.sha256 = self.digest.hexdigest()
 
 
 class ParquetSink(Sink):

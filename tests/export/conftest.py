@@ -13,6 +13,7 @@ from curation.importers import dataset_import
 from curation.models import Pair
 
 from ..factories import ProjectFactory
+from ..test_commands import _subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,19 +191,6 @@ def conversation_project(export_project, tmp_path):
 # --- a real Celery worker --------------------------------------------------------
 
 
-def subprocess_env(settings) -> dict:
-    """The environment a child process needs to reach the test database."""
-    from django.db import connection
-
-    env = dict(os.environ)
-    db = settings.DATABASES["default"]
-    if connection.vendor == "sqlite":
-        env["CONCORD_SQLITE_PATH"] = db["NAME"]
-    else:
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return env
-
-
 @pytest.fixture
 def celery_worker_process(settings, tmp_path, transactional_db):
     """`celery -A config worker -Q default` as a child process on the test database.
@@ -216,7 +204,7 @@ def celery_worker_process(settings, tmp_path, transactional_db):
 
     exports = tmp_path / "exports"
     settings.CONCORD_EXPORT_DIR = exports
-    env = subprocess_env(settings)
+    env = _subprocess_env(settings)
     env["CONCORD_EXPORT_DIR"] = str(exports)
     env["CONCORD_VAR_DIR"] = str(tmp_path / "var")
 
