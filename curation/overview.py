@@ -10,7 +10,7 @@ intervals) are merged, point ``agreement_overview`` at the full report.
 """
 from collections import Counter
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 
 from .models import JudgeConfig, Judgment, Pair, Project
 

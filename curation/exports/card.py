@@ -39,16 +39,17 @@ class ExportStats:
     def pairs(self) -> int:
         return sum(self.pairs_by_tier_split.values())
 
-    def count(self, row: dict, split: str, agreement: float | None) -> None:
-        self.pairs_by_tier_split[(row["tier"], split)] += 1
-        self.label_sources[row["label_source"] or "none"] += 1
-        self.origins[row["origin"] or "unknown"] += 1
-        self.producers[row["response_a__producer"]] += 1
-        self.producers[row["response_b__producer"]] += 1
-        if agreement is not None:
-            self.with_sources += 1
-            self.agreement_sum += agreement
-            self.all_agree += agreement == 1.0
+    def count(self, written: list[tuple[dict, str, float | None]]) -> None:
+        """Count a batch's written pairs: (pair row, split, agreement) each."""
+        self.pairs_by_tier_split.update((row["tier"], split) for row, split, _ in written)
+        self.label_sources.update(row["label_source"] or "none" for row, _, _ in written)
+        self.origins.update(row["origin"] or "unknown" for row, _, _ in written)
+        self.producers.update(row["response_a__producer"] for row, _, _ in written)
+        self.producers.update(row["response_b__producer"] for row, _, _ in written)
+        agreements = [agreement for _, _, agreement in written if agreement is not None]
+        self.with_sources += len(agreements)
+        self.agreement_sum += sum(agreements)
+        self.all_agree += agreements.count(1.0)
 
 
 def _table(header: list[str], rows: list[list]) -> str:

@@ -25,6 +25,12 @@ class ExportItem:
     row: dict
     agreement: float | None
     split: str
+    # Chosen = A if s < 0, B if s > 0; a kept tie keeps the stored order.
+    chosen_is_a: bool = True
+
+    @classmethod
+    def of(cls, row: dict, agreement: float | None, split: str) -> "ExportItem":
+        return cls(row, agreement, split, (row["label_verdict"] or 0) <= 0)
 
     @property
     def pair_id(self) -> int:
@@ -33,11 +39,6 @@ class ExportItem:
     @property
     def label(self) -> int | None:
         return self.row["label_verdict"]
-
-    @property
-    def chosen_is_a(self) -> bool:
-        """Chosen = A if s < 0, B if s > 0; a kept tie keeps the stored order."""
-        return (self.label or 0) <= 0
 
     @property
     def chosen(self) -> str:
@@ -65,12 +66,8 @@ class ExportItem:
         return bool(messages) and len(messages) > 1
 
     def extras(self) -> dict:
-        return {
-            "pair_id": self.pair_id,
-            "label_source": self.row["label_source"],
-            "tier": self.row["tier"],
-            "agreement": self.agreement,
-        }
+        row = self.row
+        return {"pair_id": row["id"], "label_source": row["label_source"], "tier": row["tier"], "agreement": self.agreement}
 
 
 def split_rationale(text: str) -> tuple[str, str]:

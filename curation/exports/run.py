@@ -143,10 +143,7 @@ def export_write(
             done = 0
             tally = JudgmentTally(project)
             for batch in stream(pairs, needs=writer.needs, tally=tally, batch_size=batch_size):
-                rows: dict[str, list[dict]] = defaultdict(list)
-                meta: dict[str, list[dict]] = defaultdict(list)
-                for row in batch.rows:
-                    _one_pair(row, batch, writer, options, stats, rows, meta, inline_extras, len(sinks) > 1)
+                rows, meta = _batch_rows(batch, writer, options, stats, inline_extras, len(sinks) > 1)
                 for key, sink in sinks.items():
                     sink.write(rows[key])
                 for key, sidecar in sidecars.items():
@@ -182,30 +179,39 @@ def export_write(
     )
 
 
-def _one_pair(row, batch, writer, options, stats, rows, meta, inline_extras, split_files) -> None:
-    agreement = batch.agreement(row)
-    if options.min_agreement is not None and (agreement is None or agreement < options.min_agreement):
-        stats.skipped["pair agreement below the minimum"] += 1
-        return
-    split = split_of(row["prompt__content_hash"], seed=options.seed, test_fraction=options.test_fraction)
-    item = ExportItem(row=row, agreement=agreement, split=split)
-    try:
-        produced = writer.rows(item, batch)
-    except SkipPair as skip:
-        stats.skipped[skip.reason] += 1
-        return
-    key = split if split_files else "all"
-    extras = item.extras()
-    for out in produced:
-        if options.parquet and isinstance(writer, ConcordWriter):
-            out = writer.for_parquet(out)
-        if inline_extras:
-            for name, value in extras.items():
-                out.setdefault(name, value)
-        else:
-            meta[key].append({**extras, "split": split})
-        rows[key].append(out)
-    stats.count(row, split, agreement)
+def _batch_rows(batch, writer: FormatWriter, options: ExportOptions, stats: ExportStats, inline_extras: bool,
+                split_files: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """A batch's output rows (and sidecar rows) per file; counts what was written."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    meta: dict[str, list[dict]] = defaultdict(list)
+    written: list[tuple[dict, str, float | None]] = []
+    min_agreement, test_fraction, seed = options.min_agreement, options.test_fraction, options.seed
+    json_text = options.parquet and isinstance(writer, ConcordWriter)
+    for row in batch.rows:
+        agreement = batch.agreement(row)
+        if min_agreement is not None and (agreement is None or agreement < min_agreement):
+            stats.skipped["pair agreement below the minimum"] += 1
+            continue
+        split = split_of(row["prompt__content_hash"], seed=seed, test_fraction=test_fraction) if test_fraction else "train"
+        item = ExportItem.of(row, agreement, split)
+        try:
+            produced = writer.rows(item, batch)
+        except SkipPair as skip:
+            stats.skipped[skip.reason] += 1
+            continue
+        key = split if split_files else "all"
+        extras = item.extras()
+        for out in produced:
+            if json_text:
+                out = writer.for_parquet(out)
+            if inline_extras:
+                out.update(extras)  # csv's own label_source and tier columns hold the same values
+            else:
+                meta[key].append({**extras, "split": split})
+            rows[key].append(out)
+        written.append((row, split, agreement))
+    stats.count(written)
+    return rows, meta
 
 
 def _prompt_lines(project, pairs, writer: ConcordWriter, options, sinks: dict[str, Sink], stats: ExportStats,
