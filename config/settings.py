@@ -184,12 +184,14 @@ if CONCORD_HTTPS:
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange tables; kombu's default is a "control" folder in the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -236,7 +238,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env("CONCORD_API_THROTTLE", default="6000/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("CONCORD_API_THROTTLE", default="6000/minute"),
+        # Starting exports, jobs and imports over the API (per user).
+        "jobs": env("CONCORD_API_JOB_THROTTLE", default="120/hour"),
+    },
+    "EXCEPTION_HANDLER": "curation.api.errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -247,6 +254,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectModeEnum": "curation.models.Project.Mode",
+        "JudgmentModeEnum": "curation.models.Judgment.Mode",
+    },
 }
 
 LOGGING = {

@@ -208,3 +208,39 @@ class ExportJobAdmin(admin.ModelAdmin):
     search_fields = ["format", "error"]
     list_select_related = ["project", "created_by"]
     raw_id_fields = ["created_by"]
+
+
+# --- exports (issue 8) ------------------------------------------------------------
+
+
+def _start_exports(modeladmin, request, projects, options: dict) -> None:
+    from django.contrib import messages
+    from django.urls import reverse
+    from django.utils.html import format_html
+
+    from .permissions import Role, project_role, role_at_least
+    from .services import export_start
+
+    for project in projects:
+        if not role_at_least(project_role(request.user, project), Role.ADMIN):
+            modeladmin.message_user(request, f"Not exported: you are not an admin of {project.name}.", messages.ERROR)
+            continue
+        job = export_start(project=project, options=options, user=request.user)
+        url = reverse("curation:export_list", args=[project.slug])
+        modeladmin.message_user(
+            request, format_html('Export #{} of {} started: <a href="{}">follow it on the Exports page</a>.', job.pk, project.name, url),
+            messages.SUCCESS,
+        )
+
+
+@admin.action(description="Export training pairs (trl, silver or better, 10% test split)")
+def export_trl(modeladmin, request, queryset):
+    _start_exports(modeladmin, request, queryset, {"format": "trl", "test_fraction": 0.1})
+
+
+@admin.action(description="Export everything (concord, for a lossless re-import)")
+def export_concord(modeladmin, request, queryset):
+    _start_exports(modeladmin, request, queryset, {"format": "concord"})
+
+
+ProjectAdmin.actions = [*(ProjectAdmin.actions or []), export_trl, export_concord]

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from .exports.options import FORMATS as EXPORT_FORMATS
+from .exports.options import MARGINS, TIERS
 from .importers import FORMATS
 from .models import Membership, Pair, Project
 
@@ -63,3 +65,34 @@ class PairFilterForm(forms.Form):
     def filters(self) -> dict:
         data = self.cleaned_data if self.is_valid() else {}
         return {key: data[key] for key in ("tier", "status") if data.get(key)}
+
+
+# --- exports (issue 8) ------------------------------------------------------------
+
+
+class ExportForm(forms.Form):
+    """The export options a curator sets on the project page (the command has them all)."""
+
+    format = forms.ChoiceField(choices=[(f, f) for f in EXPORT_FORMATS], initial="trl")
+    min_tier = forms.ChoiceField(
+        choices=[("", "format default (silver; concord: everything)")] + [(t, t) for t in TIERS], required=False
+    )
+    keep_ties = forms.BooleanField(required=False, label="Keep ties")
+    keep_flagged = forms.BooleanField(required=False, label="Keep flagged pairs")
+    min_agreement = forms.FloatField(required=False, min_value=0, max_value=1, label="Minimum pair agreement",
+                                     help_text="0.75 is advised for reward models")
+    test_fraction = forms.FloatField(initial=0.0, min_value=0, max_value=0.99, label="Test fraction",
+                                     help_text="split by prompt; 0 = no split")
+    seed = forms.IntegerField(initial=0)
+    margin = forms.ChoiceField(choices=[("", "no margin")] + [(m, m) for m in MARGINS], required=False,
+                               help_text="trl only")
+    conversational = forms.BooleanField(required=False, help_text="trl: message lists")
+    strict = forms.BooleanField(required=False, help_text="only the format's columns; the rest in a sidecar")
+    parquet = forms.BooleanField(required=False)
+
+    def options(self) -> dict:
+        """Options for ExportOptions.from_dict; unchecked 'keep' boxes mean the format's default."""
+        data = dict(self.cleaned_data)
+        for key in ("keep_ties", "keep_flagged"):
+            data[key] = True if data[key] else None
+        return data

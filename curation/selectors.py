@@ -63,3 +63,44 @@ def pair_detail(*, project: Project, pair_id: int, viewer, role: str) -> tuple[P
         .get(project=project, id=pair_id)
     )
     return pair, pair.visible_judgments
+
+
+# --- the REST API (issue 8) -------------------------------------------------------
+
+
+def api_prompts(*, project: Project, filters: dict) -> QuerySet[Prompt]:
+    return Prompt.objects.filter(project=project, **{k: v for k, v in filters.items() if v})
+
+
+def api_pairs(*, project: Project, filters: dict) -> QuerySet[Pair]:
+    pairs = Pair.objects.filter(project=project).select_related("prompt", "response_a", "response_b")
+    for key in ("tier", "status"):
+        if filters.get(key):
+            pairs = pairs.filter(**{key: filters[key]})
+    if filters.get("category"):
+        pairs = pairs.filter(prompt__category=filters["category"])
+    if filters.get("has_gold") is not None:
+        pairs = pairs.filter(gold_verdict__isnull=not filters["has_gold"])
+    if filters.get("routed") is True:
+        pairs = pairs.filter(status=Pair.Status.ROUTED)
+    elif filters.get("routed") is False:
+        pairs = pairs.exclude(status=Pair.Status.ROUTED)
+    return pairs
+
+
+def api_judgments(*, project: Project, viewer, role: str, filters: dict) -> QuerySet[Judgment]:
+    """Judgments the viewer may read: reviewers and admins all, annotators their own."""
+    judgments = Judgment.objects.filter(project=project).select_related("annotator", "judge_config")
+    if not role_at_least(role, Role.REVIEWER):
+        judgments = judgments.filter(annotator__user=viewer)
+    if filters.get("pair"):
+        judgments = judgments.filter(pair_id=filters["pair"])
+    if filters.get("kind"):
+        judgments = judgments.filter(is_human=filters["kind"] == "human")
+    if filters.get("annotator"):
+        judgments = judgments.filter(annotator__name=filters["annotator"])
+    if filters.get("judge"):
+        judgments = judgments.filter(judge_config__name=filters["judge"])
+    if filters.get("since"):
+        judgments = judgments.filter(created_at__gte=filters["since"])
+    return judgments

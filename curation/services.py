@@ -1,12 +1,16 @@
 """Writes to the curation domain. Other apps change curation data only through here."""
 import hashlib
 import json
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import models, transaction
+from django.db import DatabaseError, connections, models, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from .db import update_rows
@@ -15,6 +19,8 @@ from .models import (
     Adjudication,
     Annotator,
     AutoAcceptStratum,
+    ExportJob,
+    JobState,
     JudgeConfig,
     Judgment,
     Membership,
@@ -31,6 +37,8 @@ DEFAULT_JUDGES = [
 ]
 
 REFRESH_CHUNK = 2000
+
+logger = logging.getLogger(__name__)
 
 
 def params_hash(params: dict) -> str:
@@ -294,3 +302,97 @@ def judgment_record_human(
         Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
     pairs_refresh(pair_ids=[pair.pk])
     return judgment
+
+
+# --- exports (issue 8) ------------------------------------------------------------
+
+
+def export_directory(job: ExportJob) -> Path:
+    return Path(settings.CONCORD_EXPORT_DIR) / job.project.slug / f"export-{job.pk}"
+
+
+@transaction.atomic
+def export_start(*, project: Project, options: dict, user=None) -> ExportJob:
+    """Validate the options (raises ExportError naming the field), record the job and
+    enqueue it once the transaction commits."""
+    from .exports import ExportOptions
+    from .tasks import run_export
+
+    parsed = ExportOptions.from_dict(options)
+    job = ExportJob.objects.create(project=project, format=parsed.format, options=parsed.as_dict(), created_by=user)
+    run_export.delay_on_commit(job.pk)
+    return job
+
+
+class _ProgressPublisher:
+    """Publishes an export's progress from a thread of its own, at most once a second.
+
+    The export reads inside one long REPEATABLE READ transaction on PostgreSQL, so an
+    update made on its connection would stay invisible to the page polling for it
+    until the end; the thread's own connection commits each update at once (and on
+    SQLite it never writes under the export's open read cursor)."""
+
+    def __init__(self, job_id: int, interval: float = 1.0):
+        self.job_id = job_id
+        self.interval = interval
+        self.done = self.total = self.published = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"export-{job_id}-progress", daemon=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def _loop(self) -> None:
+        try:
+            while not self.stop.wait(self.interval):
+                if self.done != self.published:
+                    self.published = self.done
+                    ExportJob.objects.filter(pk=self.job_id).update(n_rows=self.done, n_total=self.total)
+        except DatabaseError:
+            logger.warning("export %s: progress not published", self.job_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def __enter__(self) -> "_ProgressPublisher":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def export_run(*, export_id: int) -> ExportJob | None:
+    """Run a queued export (the Celery task calls this). A job that is not queued any
+    more (a redelivered task) is left alone; a failure is recorded on the job with
+    its message, and its partial files are removed."""
+    from .exports import ExportError, ExportOptions, export_write
+
+    claimed = ExportJob.objects.filter(pk=export_id, state=JobState.QUEUED).update(state=JobState.RUNNING)
+    if not claimed:
+        return None
+    job = ExportJob.objects.select_related("project").get(pk=export_id)
+    directory = export_directory(job)
+    try:
+        options = ExportOptions.from_dict(job.options)
+        with _ProgressPublisher(job.pk) as progress:
+            result = export_write(
+                project=job.project, options=options, output=directory / f"{job.project.slug}-{job.format}",
+                progress=progress,
+            )
+    except ExportError as error:
+        job.state, job.error = JobState.FAILED, error.message
+    except Exception as error:  # recorded for the person waiting on the page; logged with the traceback
+        logger.exception("export %s failed", job.pk)
+        job.state, job.error = JobState.FAILED, f"the export stopped on an internal error: {error}"
+    else:
+        root = Path(settings.CONCORD_EXPORT_DIR)
+        job.state = JobState.DONE
+        job.files = [str((directory / f["name"]).relative_to(root)) for f in result.files]
+        job.files.append(str((directory / result.card_name).relative_to(root)))
+        job.dataset_card = result.card
+        job.sha256 = result.sha256
+        job.n_rows, job.n_total = result.rows, result.stats.pairs + sum(result.stats.skipped.values())
+    job.finished_at = timezone.now()
+    job.save(update_fields=["state", "error", "files", "dataset_card", "sha256", "n_rows", "n_total", "finished_at"])
+    return job

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .exports import views as export_views
 
 app_name = "curation"
 
@@ -13,4 +14,8 @@ urlpatterns = [
     path("<slug:slug>/import/", views.project_import, name="project_import"),
     path("<slug:slug>/settings/", views.project_settings, name="project_settings"),
     path("<slug:slug>/members/", views.project_members, name="project_members"),
+    path("<slug:slug>/exports/", export_views.export_list, name="export_list"),
+    path("<slug:slug>/exports/new/", export_views.export_create, name="export_create"),
+    path("<slug:slug>/exports/<int:export_id>/progress/", export_views.export_progress, name="export_progress"),
+    path("<slug:slug>/exports/<int:export_id>/files/<str:filename>", export_views.export_download, name="export_download"),
 ]

@@ -1,6 +1,4 @@
 """Project pages: the list, a project's overview, its pairs, import, settings, members."""
-import tempfile
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .forms import ImportForm, MemberForm, PairFilterForm, ProjectCreateForm, ProjectSettingsForm
-from .importers import RecordError, dataset_import, source_name
+from .forms import ExportForm, ImportForm, MemberForm, PairFilterForm, ProjectCreateForm, ProjectSettingsForm
+from .importers import RecordError, dataset_import_upload
 from .models import Membership, Pair
 from .permissions import Role, project_for, role_at_least, visible_projects
 
@@ -46,6 +44,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "role": role,
         "counts": selectors.project_counts(project),
         "import_form": ImportForm() if role_at_least(role, Role.ADMIN) else None,
+        "export_form": ExportForm() if role_at_least(role, Role.ADMIN) else None,
     }
     return render(request, "curation/project_detail.html", context)
 
@@ -105,22 +104,13 @@ def project_import(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, "Import: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return redirect("curation:project_detail", slug=slug)
     upload = form.cleaned_data["file"]
-    suffix = "".join(Path(upload.name).suffixes[-2:])
-    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
-        for chunk in upload.chunks():
-            handle.write(chunk)
-        handle.flush()
-        try:
-            summary = dataset_import(
-                path=handle.name,
-                project=project,
-                fmt=form.cleaned_data["format"],
-                dry_run=form.cleaned_data["dry_run"],
-                source=source_name(upload.name),
-            )
-        except RecordError as error:
-            messages.error(request, f"Nothing was imported from {upload.name}: {error}")
-            return redirect("curation:project_detail", slug=slug)
+    try:
+        summary = dataset_import_upload(
+            upload=upload, project=project, fmt=form.cleaned_data["format"], dry_run=form.cleaned_data["dry_run"]
+        )
+    except RecordError as error:
+        messages.error(request, f"Nothing was imported from {upload.name}: {error}")
+        return redirect("curation:project_detail", slug=slug)
     messages.success(request, f"{upload.name}: {summary.line()}")
     return redirect("curation:project_detail", slug=slug)
 

@@ -20,7 +20,7 @@ from .readers import READERS, open_text, sniff_container
 from .records import Record, RecordError
 from .writer import BatchWriter
 
-__all__ = ["FORMATS", "ImportSummary", "RecordError", "dataset_import", "source_name"]
+__all__ = ["FORMATS", "ImportSummary", "RecordError", "dataset_import", "dataset_import_upload", "source_name"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -156,3 +156,16 @@ def dataset_import(
         seconds=time.monotonic() - started,
         counts=writer.counts,
     )
+
+
+def dataset_import_upload(*, upload, project: Project, fmt: str = "auto", dry_run: bool = False) -> ImportSummary:
+    """Import an uploaded file (the upload form and the API): it is copied to a
+    temporary file keeping its suffixes (so .gz is read as gzip), then imported."""
+    import tempfile
+
+    suffix = "".join(Path(upload.name).suffixes[-2:])
+    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+        handle.flush()
+        return dataset_import(path=handle.name, project=project, fmt=fmt, dry_run=dry_run, source=source_name(upload.name))

@@ -172,6 +172,7 @@ def parse_concord(raw: Any, loc: str, ctx: Context) -> Record:
         category=category,
         prompt_metadata=_dict(raw, "prompt_metadata", loc),
         prompt_external_id=_optional_id(raw, "prompt_id", loc),
+        prompt_origin=_string(raw, "prompt_origin", loc, required=False),
     )
     for i, rubric in enumerate(_list(raw, "rubrics", loc)):
         record.rubrics.append(_rubric(rubric, loc, f"rubrics[{i}]"))
@@ -208,12 +209,68 @@ def parse_concord(raw: Any, loc: str, ctx: Context) -> Record:
                 note=_string(gold, "note", loc, required=False),
             )
         )
+    meta_a, meta_b = _response_meta(raw, "response_a_meta", loc), _response_meta(raw, "response_b_meta", loc)
+    scores = [_score(s, loc, f"scores[{i}]") for i, s in enumerate(_list(raw, "scores", loc))]
     pair = _pair_of_texts(record, text_a, text_b, producer_a, producer_b)
     if pair is not None:
         pair.external_id = _optional_id(raw, "id", loc)
         pair.metadata = metadata
+        pair.origin = _string(raw, "origin", loc, required=False)
+        pair.flags = [str(flag) for flag in _list(raw, "flags", loc)]
+        pair.ensemble_mu = _number(raw.get("ensemble_mu"), loc, "ensemble_mu")
+        pair.ensemble_sigma = _number(raw.get("ensemble_sigma"), loc, "ensemble_sigma")
         pair.human, pair.ai, pair.adjudications = human, ai, adjudications
+        for index, meta in ((pair.a, meta_a), (pair.b, meta_b)):
+            for key, value in meta.items():
+                setattr(record.responses[index], key, value)
+        for side, score in scores:
+            score.response = pair.a if side == "a" else pair.b
+            record.scores.append(score)
     return record
+
+
+def _number(value: Any, loc: str, field_name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(loc, field_name, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _response_meta(raw: dict, key: str, loc: str) -> dict:
+    """What the concord export writes about a response besides its text and producer."""
+    meta = _dict(raw, key, loc)
+    kind = meta.get("producer_kind", "import")
+    if kind not in ("model", "human", "import"):
+        raise RecordError(loc, f"{key}.producer_kind", "must be model, human or import")
+    n_tokens = meta.get("n_tokens")
+    if n_tokens is not None and (isinstance(n_tokens, bool) or not isinstance(n_tokens, int) or n_tokens < 0):
+        raise RecordError(loc, f"{key}.n_tokens", "must be a non-negative integer")
+    return {
+        "producer_kind": kind,
+        "params": _dict(meta, "params", loc),
+        "conditioning": _dict(meta, "conditioning", loc),
+        "n_tokens": n_tokens,
+        "finish_reason": _string(meta, "finish_reason", loc, required=False)[:30],
+    }
+
+
+def _score(raw: Any, loc: str, field_name: str) -> tuple[str, ScoreRecord]:
+    raw = _object(raw, f"{loc}, field '{field_name}'")
+    side = raw.get("side")
+    if side not in ("a", "b"):
+        raise RecordError(loc, f"{field_name}.side", "must be 'a' or 'b'")
+    for key in ("judge", "aspect"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise RecordError(loc, f"{field_name}.{key}", "missing")
+    return side, ScoreRecord(
+        response=-1,  # set to the side's response index by the caller
+        judge=raw["judge"].strip(),
+        aspect=raw["aspect"].strip()[:50],
+        value=_number(raw.get("value"), loc, f"{field_name}.value"),
+        expected=_number(raw.get("expected"), loc, f"{field_name}.expected"),
+        rationale=_string(raw, "rationale", loc, required=False),
+    )
 
 
 def _human(raw: Any, loc: str, field_name: str) -> HumanLabel:
@@ -247,6 +304,9 @@ def _human(raw: Any, loc: str, field_name: str) -> HumanLabel:
         is_revision=bool(raw.get("revised", False)),
         context=_string(raw, "context", loc, required=False),
         used_assistance=bool(raw.get("used_assistance", False)),
+        raw_value=_string(raw, "raw_value", loc, required=False)[:50],
+        raw_scale=_string(raw, "raw_scale", loc, required=False)[:50],
+        flags=_list(raw, "flags", loc),
     )
 
 
@@ -278,7 +338,15 @@ def _ai(raw: Any, loc: str, field_name: str) -> AILabel:
         verdict_before_length_rule=(
             None if before is None else parse_verdict(before, loc, f"{field_name}.verdict_before_length_rule")
         ),
-        expected_verdict=raw.get("expected_verdict"),
+        expected_verdict=_number(raw.get("expected_verdict"), loc, f"{field_name}.expected_verdict"),
+        raw_value=_string(raw, "raw_value", loc, required=False)[:50],
+        raw_scale=_string(raw, "raw_scale", loc, required=False)[:50],
+        checklist_answers=_dict(raw, "checklist_answers", loc),
+        context=_string(raw, "context", loc, required=False),
+        model=_string(raw, "model", loc, required=False)[:300],
+        backend=_string(raw, "backend", loc, required=False)[:30],
+        template_version=_string(raw, "template_version", loc, required=False)[:50],
+        params=_dict(raw, "params", loc),
     )
 
 

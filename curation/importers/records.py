@@ -51,6 +51,13 @@ class AILabel:
     length_rule_applied: bool = False
     verdict_before_length_rule: int | None = None
     expected_verdict: float | None = None
+    checklist_answers: dict = field(default_factory=dict)
+    context: str = ""
+    # How to create the judge config when the project has none of this name.
+    model: str = ""
+    backend: str = ""
+    template_version: str = ""
+    params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +75,9 @@ class ResponseRecord:
     producer: str
     producer_kind: str = "import"
     params: dict = field(default_factory=dict)
+    conditioning: dict = field(default_factory=dict)
+    n_tokens: int | None = None
+    finish_reason: str = ""
 
 
 @dataclass
@@ -76,6 +86,10 @@ class PairRecord:
     b: int
     external_id: str = ""
     metadata: dict = field(default_factory=dict)
+    origin: str = ""
+    flags: list = field(default_factory=list)
+    ensemble_mu: float | None = None
+    ensemble_sigma: float | None = None
     human: list[HumanLabel] = field(default_factory=list)
     ai: list[AILabel] = field(default_factory=list)
     adjudications: list[AdjudicationLabel] = field(default_factory=list)
@@ -88,6 +102,7 @@ class ScoreRecord:
     aspect: str
     value: float | None
     rationale: str = ""
+    expected: float | None = None
 
 
 @dataclass
@@ -108,6 +123,7 @@ class Record:
     category: str = ""
     prompt_metadata: dict = field(default_factory=dict)
     prompt_external_id: str = ""
+    prompt_origin: str = ""
     responses: list[ResponseRecord] = field(default_factory=list)
     pairs: list[PairRecord] = field(default_factory=list)
     scores: list[ScoreRecord] = field(default_factory=list)

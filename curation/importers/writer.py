@@ -23,7 +23,7 @@ from curation.models import (
     Score,
 )
 
-from .records import AILabel, HumanLabel, Record
+from .records import AILabel, HumanLabel, Record, ResponseRecord
 
 INSERT_BATCH = 1000
 
@@ -70,8 +70,10 @@ class BatchWriter:
                     name=name,
                     kind=label.kind,
                     method="construction" if label.kind == "construction" else label.method,
-                    backend="import",
-                    params={"imported_from": self.origin},
+                    backend=label.backend or "import",
+                    model=label.model,
+                    template_version=label.template_version,
+                    params=label.params or {"imported_from": self.origin},
                 )
                 for name, label in missing.items()
             ],
@@ -107,7 +109,7 @@ class BatchWriter:
                 messages=r.prompt_messages,
                 content_hash=key,
                 category=r.category[:100],
-                origin=self.origin,
+                origin=(r.prompt_origin or self.origin)[:50],
                 external_id=r.prompt_external_id[:200],
                 metadata=r.prompt_metadata,
             )
@@ -121,7 +123,7 @@ class BatchWriter:
         self.counts["prompts_existing"] += len(prompt_rows) - len(new_prompts)
 
         # Responses, by (prompt, normalised text hash).
-        wanted: dict[tuple[int, str], tuple[str, str, str]] = {}
+        wanted: dict[tuple[int, str], ResponseRecord] = {}
         record_response_keys: list[list[tuple[int, str]]] = []
         for record, key in zip(records, record_prompt_hash):
             pid = prompt_ids[key]
@@ -129,19 +131,23 @@ class BatchWriter:
             for response in record.responses:
                 rkey = (pid, response_hash(response.text))
                 keys.append(rkey)
-                wanted.setdefault(rkey, (response.text, response.producer, response.producer_kind))
+                wanted.setdefault(rkey, response)
             record_response_keys.append(keys)
         response_ids = self._existing_responses(list(wanted))
         new_responses = [
             Response(
                 prompt_id=pid,
-                text=text,
+                text=response.text,
                 content_hash=rhash,
-                producer=producer[:300],
-                producer_kind=kind,
-                n_chars=len(text),
+                producer=response.producer[:300],
+                producer_kind=response.producer_kind,
+                params=response.params,
+                conditioning=response.conditioning,
+                n_tokens=response.n_tokens,
+                finish_reason=response.finish_reason,
+                n_chars=len(response.text),
             )
-            for (pid, rhash), (text, producer, kind) in wanted.items()
+            for (pid, rhash), response in wanted.items()
             if (pid, rhash) not in response_ids
         ]
         if new_responses:
@@ -168,8 +174,11 @@ class BatchWriter:
                 response_b_id=b_id,
                 content_hash=phash,
                 external_id=pr.external_id[:200],
-                origin=self.origin,
+                origin=(pr.origin or self.origin)[:50],
                 metadata=pr.metadata,
+                flags=pr.flags,
+                ensemble_mu=pr.ensemble_mu,
+                ensemble_sigma=pr.ensemble_sigma,
             )
             for phash, (pid, a_id, b_id, pr) in wanted_pairs.items()
             if phash not in pair_rows
@@ -277,7 +286,19 @@ class BatchWriter:
                 )
             )
             self.touched_pairs.add(pair_id)
-        Judgment.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+        firsts = [row for row in rows if not row.is_revision]
+        revisions = [row for row in rows if row.is_revision]
+        Judgment.objects.bulk_create(firsts, batch_size=INSERT_BATCH)
+        if revisions:
+            revised = Judgment.objects.filter(
+                pair_id__in={row.pair_id for row in revisions},
+                annotator_id__in={row.annotator_id for row in revisions},
+                is_revision=False,
+            ).values_list("pair_id", "annotator_id", "id")
+            originals = {(pair_id, annotator_id): pk for pair_id, annotator_id, pk in revised}
+            for row in revisions:
+                row.revises_id = originals.get((row.pair_id, row.annotator_id))
+            Judgment.objects.bulk_create(revisions, batch_size=INSERT_BATCH)
         self.counts["human_judgments_created"] += len(rows)
 
     def _write_ai(self, items: list[tuple[int, AILabel, bool]]) -> None:
@@ -324,6 +345,8 @@ class BatchWriter:
                     expected_verdict=(
                         _negate(label.expected_verdict) if flipped else label.expected_verdict
                     ),
+                    checklist_answers=label.checklist_answers,
+                    context=label.context,
                     mode="imported",
                 )
             )
@@ -395,6 +418,7 @@ class BatchWriter:
                     judge_config_id=key[1],
                     aspect=score.aspect,
                     value=score.value,
+                    expected=score.expected,
                     rationale=score.rationale,
                     parse_ok=score.value is not None,
                 )

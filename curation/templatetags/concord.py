@@ -49,3 +49,9 @@ def word_count(text: str) -> int:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def basename(path: str) -> str:
+    """The file name of a stored relative path (export files)."""
+    return str(path).rsplit("/", 1)[-1]
