@@ -11,6 +11,10 @@ from .models import Assignment
 from .services import reorient
 
 
+# The counter stops counting waiting pairs here ("1000+"), so it stays cheap in a big queue.
+WAITING_SHOWN = 1000
+
+
 @dataclass(frozen=True)
 class AIVerdict:
     """An AI judge's verdict turned to the annotator's shown orientation."""
@@ -88,10 +92,11 @@ def annotator_progress(*, project: Project, annotator: Annotator | None) -> dict
     waiting = (
         Pair.objects.filter(project=project, status=Pair.Status.ROUTED)
         .alias(taken=F("n_human_judgments") + F("n_active_leases"))
-        .filter(taken__lt=project.overlap)
+        .filter(taken__lt=project.overlap)[: WAITING_SHOWN + 1]
         .count()
     )
-    return {"done": done, "waiting": waiting}
+    label = f"{WAITING_SHOWN:,}+" if waiting > WAITING_SHOWN else f"{waiting:,}"
+    return {"done": done, "waiting": waiting, "waiting_label": label}
 
 
 def undo_deadline(*, project: Project, annotator: Annotator, now: datetime) -> datetime | None:

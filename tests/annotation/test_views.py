@@ -303,3 +303,11 @@ def test_three_level_scale(client, queue_project):
     assert submit(client, assignment, verdict="2").status_code == 422
     assert submit(client, assignment, verdict="-1").status_code == 200
     assert Judgment.objects.get(annotator=annotator).verdict == (1 if assignment.shown_order == "ba" else -1)
+
+
+def test_waiting_counter_stops_at_a_cap(client, queue_project, monkeypatch):
+    monkeypatch.setattr("annotation.selectors.WAITING_SHOWN", 3)
+    make_routed(queue_project, 5)
+    user, _ = make_annotator(queue_project)
+    client.force_login(user)
+    assert "<strong>3+</strong> pairs waiting" in client.get(review_url(queue_project)).content.decode()
