@@ -24,6 +24,14 @@ def leased(project, user) -> Assignment:
     return Assignment.objects.get(project=project, annotator__user=user, state="leased")
 
 
+def open_review(client, project, role: str = "annotator"):
+    """A new member logs in and opens the review page: (user, annotator, their lease or None)."""
+    user, annotator = make_annotator(project, role=role)
+    client.force_login(user)
+    client.get(review_url(project))
+    return user, annotator, Assignment.objects.filter(project=project, annotator=annotator, state="leased").first()
+
+
 def submit(client, assignment, **data):
     url = reverse("annotation:submit", args=[assignment.project.slug, assignment.pk])
     return client.post(url, data, **HTMX)
@@ -76,10 +84,7 @@ def test_page_shows_the_pair_in_the_shown_order_with_counts(client, queue_projec
 
 def test_htmx_submit_stores_unshuffled_and_swaps_in_the_next_pair(client, queue_project):
     make_routed(queue_project, 2)
-    user, annotator = make_annotator(queue_project)
-    client.force_login(user)
-    client.get(review_url(queue_project))
-    first = leased(queue_project, user)
+    user, annotator, first = open_review(client, queue_project)
     response = submit(client, first, **{"verdict": "-2", "aspect-honesty": "1", "rationale": "left wins",
                                         "flags": ["both_bad"], "time_spent_ms": "1500"})
     assert response.status_code == 200
@@ -99,10 +104,7 @@ def test_rejected_submission_keeps_what_was_typed(client, queue_project):
     queue_project.rationale_required = True
     queue_project.save()
     make_routed(queue_project, 1)
-    user, _ = make_annotator(queue_project)
-    client.force_login(user)
-    client.get(review_url(queue_project))
-    assignment = leased(queue_project, user)
+    user, _, assignment = open_review(client, queue_project)
     response = submit(client, assignment, **{"verdict": "1", "aspect-helpfulness": "-1"})
     assert response.status_code == 422
     html = response.content.decode()
@@ -116,10 +118,7 @@ def test_rejected_submission_keeps_what_was_typed(client, queue_project):
 
 def test_plain_post_without_javascript_redirects(client, queue_project):
     make_routed(queue_project, 2)
-    user, _ = make_annotator(queue_project)
-    client.force_login(user)
-    client.get(review_url(queue_project))
-    assignment = leased(queue_project, user)
+    user, _, assignment = open_review(client, queue_project)
     url = reverse("annotation:submit", args=[queue_project.slug, assignment.pk])
     response = client.post(url, {"verdict": "0"})
     assert response.status_code == 302 and response["Location"] == review_url(queue_project)
@@ -191,10 +190,7 @@ def test_reveal_after_shows_ai_only_after_submitting_and_records_a_change(client
 
 def test_skip_needs_a_reason_and_moves_on(client, queue_project):
     make_routed(queue_project, 2)
-    user, _ = make_annotator(queue_project)
-    client.force_login(user)
-    client.get(review_url(queue_project))
-    assignment = leased(queue_project, user)
+    user, _, assignment = open_review(client, queue_project)
     url = reverse("annotation:skip", args=[queue_project.slug, assignment.pk])
     response = client.post(url, {"reason": "", "rationale": "half-written thought"}, **HTMX)
     assert response.status_code == 422 and "half-written thought" in response.content.decode()
@@ -207,10 +203,7 @@ def test_skip_needs_a_reason_and_moves_on(client, queue_project):
 
 def test_undo_brings_the_answers_back(client, queue_project):
     make_routed(queue_project, 2)
-    user, annotator = make_annotator(queue_project)
-    client.force_login(user)
-    client.get(review_url(queue_project))
-    first = leased(queue_project, user)
+    user, annotator, first = open_review(client, queue_project)
     html = submit(client, first, **{"verdict": "2", "rationale": "keep me", "aspect-honesty": "-2"}).content.decode()
     assert 'data-action="undo"' in html
     html = client.post(reverse("annotation:undo", args=[queue_project.slug]), **HTMX).content.decode()
@@ -270,10 +263,7 @@ def test_http_submit_runs_a_fixed_number_of_queries(size, client, queue_project,
     for pair in pairs[: size // 2]:
         HumanJudgmentFactory(pair=pair)
         add_ai_verdict(pair)
-    user, _ = make_annotator(queue_project)
-    client.force_login(user)
-    client.get(review_url(queue_project))
-    assignment = leased(queue_project, user)
+    user, _, assignment = open_review(client, queue_project)
     with django_assert_num_queries(35):
         response = submit(client, assignment, **{"verdict": "1", "rationale": "r", "aspect-honesty": "1"})
     assert response.status_code == 200
