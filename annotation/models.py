@@ -15,6 +15,11 @@ class Assignment(models.Model):
         SKIPPED = "skipped", "Skipped"
         EXPIRED = "expired", "Expired"
 
+    class RevealOutcome(models.TextChoices):
+        NONE = "", "Not revealed or no answer"
+        KEPT = "kept", "Kept the verdict"
+        REVISED = "revised", "Changed the verdict"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
     annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="assignments")
@@ -25,6 +30,8 @@ class Assignment(models.Model):
     lease_expires_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
+    # reveal_after mode: what the annotator did once the AI verdicts were shown.
+    reveal_outcome = models.CharField(max_length=10, choices=RevealOutcome.choices, blank=True)
     judgment = models.OneToOneField(
         Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
     )

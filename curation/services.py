@@ -26,6 +26,7 @@ from .models import (
     Membership,
     Pair,
     Project,
+    Rubric,
 )
 
 DEFAULT_JUDGES = [
@@ -224,7 +225,28 @@ class JudgmentRejected(Exception):
         super().__init__(message)
 
 
-def _validate_human_input(*, project: Project, verdict, aspects, checklist_answers, rationale) -> None:
+# What an annotator can flag on a pair besides the verdict (stored in Judgment.flags).
+HUMAN_FLAGS = {
+    "both_bad": "Both responses are bad",
+    "harmful": "Harmful content",
+    "broken_prompt": "Broken prompt",
+}
+CHECKLIST_SIDES = ("A", "B")
+
+
+def _valid_checklist_answer(answer) -> bool:
+    """True/false for the pair, or per side: {"A": bool, "B": bool} (either side may be missing)."""
+    if isinstance(answer, bool):
+        return True
+    return (
+        isinstance(answer, dict)
+        and bool(answer)
+        and set(answer) <= set(CHECKLIST_SIDES)
+        and all(isinstance(value, bool) for value in answer.values())
+    )
+
+
+def _validate_human_input(*, project: Project, verdict, aspects, checklist_answers, rationale, flags=None) -> None:
     if isinstance(verdict, bool) or not isinstance(verdict, int) or not -2 <= verdict <= 2:
         raise JudgmentRejected(f"verdict must be an integer in -2..2, got {verdict!r}", "verdict")
     if project.verdict_scale == Project.Scale.THREE and abs(verdict) == 2:
@@ -235,8 +257,14 @@ def _validate_human_input(*, project: Project, verdict, aspects, checklist_answe
         if isinstance(score, bool) or not isinstance(score, int) or not -2 <= score <= 2:
             raise JudgmentRejected(f"aspect {aspect} must be an integer in -2..2, got {score!r}", "aspects")
     for item, answer in (checklist_answers or {}).items():
-        if not isinstance(answer, bool):
-            raise JudgmentRejected(f"checklist item {item!r} must be answered true or false", "checklist_answers")
+        if not _valid_checklist_answer(answer):
+            raise JudgmentRejected(
+                f"checklist item {item!r} must be answered true or false, or per side as {{\"A\": bool, \"B\": bool}}",
+                "checklist_answers",
+            )
+    unknown = [flag for flag in flags or [] if flag not in HUMAN_FLAGS]
+    if unknown:
+        raise JudgmentRejected(f"unknown flag {unknown[0]!r}; flags are {', '.join(HUMAN_FLAGS)}", "flags")
     if project.rationale_required and not (rationale or "").strip():
         raise JudgmentRejected("this project asks for a rationale with every judgment", "rationale")
 
@@ -258,6 +286,9 @@ def judgment_record_human(
     revises: Judgment | None = None,
     used_assistance: bool = False,
     context: str = "",
+    flags: list[str] | None = None,
+    rubric: Rubric | None = None,
+    gold_check: bool = False,
 ) -> Judgment:
     """Record one human judgment in stored orientation and refresh the pair.
 
@@ -265,17 +296,23 @@ def judgment_record_human(
     the project's scale; a rationale when the project asks for one; one judgment per
     annotator per pair; and no pair gets more first human judgments than the overlap.
     ``lease_held`` says the annotator holds a lease on the pair, whose slot is then
-    turned into the judgment (the queue reserved it already).
+    turned into the judgment (the queue reserved it already). ``gold_check`` marks a
+    known-answer check handed out by the queue: it takes no overlap slot.
     """
     project = pair.project
     _validate_human_input(
-        project=project, verdict=verdict, aspects=aspects, checklist_answers=checklist_answers, rationale=rationale
+        project=project,
+        verdict=verdict,
+        aspects=aspects,
+        checklist_answers=checklist_answers,
+        rationale=rationale,
+        flags=flags,
     )
     locked = Pair.objects.select_for_update().only("id", "n_human_judgments", "n_active_leases").get(pk=pair.pk)
     exists = Judgment.objects.filter(pair=pair, annotator=annotator, is_revision=is_revision).exists()
     if exists:
         raise JudgmentRejected("this annotator has already judged this pair", "pair")
-    if not is_revision:
+    if not is_revision and not gold_check:
         taken = locked.n_human_judgments + locked.n_active_leases - (1 if lease_held else 0)
         if taken >= project.overlap:
             raise JudgmentRejected(
@@ -297,6 +334,8 @@ def judgment_record_human(
         revises=revises,
         used_assistance=used_assistance,
         context=context,
+        flags=list(flags or []),
+        rubric=rubric,
     )
     if lease_held:
         Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
@@ -396,3 +435,37 @@ def export_run(*, export_id: int) -> ExportJob | None:
     job.finished_at = timezone.now()
     job.save(update_fields=["state", "error", "files", "dataset_card", "sha256", "n_rows", "n_total", "finished_at"])
     return job
+
+# --- issue 6: the annotation queue (lease counters, withdrawing a judgment) ------
+
+
+def pair_lease_take(*, pair_id: int) -> None:
+    """Count one more active lease on the pair; the caller holds the pair's row lock."""
+    Pair.objects.filter(pk=pair_id).update(n_active_leases=models.F("n_active_leases") + 1)
+
+
+@transaction.atomic
+def pairs_leases_release(*, counts: dict[int, int]) -> None:
+    """Give lease slots back: ``counts`` maps a pair id to how many of its leases ended.
+
+    The pairs are locked in id order, so two releases running at once cannot deadlock,
+    and written with one UPDATE.
+    """
+    if not counts:
+        return
+    current = Pair.objects.select_for_update().filter(id__in=counts).order_by("id").values_list("id", "n_active_leases")
+    update_rows(Pair, ["n_active_leases"], [(pk, max(n - counts[pk], 0)) for pk, n in current])
+
+
+@transaction.atomic
+def judgment_withdraw_human(*, judgment: Judgment, lease_restored: bool = False) -> None:
+    """Delete a human judgment with its revisions and refresh the pair (the review page's
+    undo). ``lease_restored`` turns the judgment's slot back into a lease, so the pair's
+    count of judgments plus leases is unchanged and nobody else can take the slot."""
+    if not judgment.is_human:
+        raise ValueError("only human judgments are withdrawn")
+    Judgment.objects.filter(revises=judgment).delete()
+    Judgment.objects.filter(pk=judgment.pk).delete()
+    if lease_restored:
+        pair_lease_take(pair_id=judgment.pair_id)
+    pairs_refresh(pair_ids=[judgment.pair_id])
