@@ -9,24 +9,19 @@ from curation.models import ExportJob, Membership
 from ..factories import MembershipFactory, ProjectFactory, UserFactory
 from .conftest import DEFAULT_PAIRS, SPECIAL_ROWS, import_rows, silver_rows
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-
 
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_export_form_polls_until_done_and_downloads(celery_worker_process, live_server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_export_form_polls_until_done_and_downloads(celery_worker_process, browser, live_server, tmp_path):
     project = ProjectFactory(name="Browser export", slug="browser-export")
     import_rows(project, SPECIAL_ROWS + silver_rows(), tmp_path)
     user = UserFactory(username="curator", password="curator-pass-1")
     MembershipFactory(project=project, user=user, role=Membership.Role.ADMIN)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(accept_downloads=True)
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("input[name=username]", "curator")
         page.fill("input[name=password]", "curator-pass-1")
@@ -48,6 +43,7 @@ def test_export_form_polls_until_done_and_downloads(celery_worker_process, live_
         rows = [json.loads(line) for line in open(path, encoding="utf-8")]
         assert len(rows) == DEFAULT_PAIRS and {"prompt", "chosen", "rejected", "pair_id"} <= set(rows[0])
         page.screenshot(path=str(tmp_path / "export-done.png"), full_page=True)
-        browser.close()
+    finally:
+        context.close()
     job = ExportJob.objects.get(project=project)
     assert job.state == "done" and job.n_rows == DEFAULT_PAIRS
