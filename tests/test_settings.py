@@ -37,7 +37,7 @@ def test_secret_key_required_with_database_url(tmp_path):
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DEBUG",)},
+        **{k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")},
         "CONCORD_VAR_DIR": str(tmp_path),
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
         "SECRET_KEY": "a-long-random-production-secret-key-9f8a7d6c5b4e3f2a1b0c9d8e7f6a5b4c3d2e1f0",
