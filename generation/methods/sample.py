@@ -1,0 +1,166 @@
+"""``sample`` (methods.md §2.1): N responses per prompt, then pairs.
+
+Issue 4 sets the default N to 2 (methods.md says 4): pass ``n=4`` for the paper's
+setting. Generator configs are models × temperatures; sample i uses config
+i mod (number of configs).
+"""
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+from django.db.models import Avg
+
+from curation import services
+from curation.hashing import pair_hash, seeded_coin
+from curation.models import Judgment, Prompt, Response, Score
+
+from ..prompts import quote_block, template_get
+from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, ParamError, prompt_messages, selected_prompts
+
+PAIRINGS = ("random", "all", "best_worst")
+
+
+class Sample(Method):
+    name = "sample"
+    label = "Sample responses and pair them"
+    description = "N responses per prompt from one or more models/temperatures, then pairs."
+    params = (
+        Param("n", "int", 2, "responses per prompt (0 with best_worst: pair existing responses only)", minimum=0, maximum=64),
+        *DECODING_PARAMS,
+        Param("models", "strs", [], "several generator models (comma-separated); empty: `model`"),
+        Param("temperatures", "floats", [], "several temperatures (comma-separated); empty: `temperature`"),
+        Param("pairing", "str", "random", "all, random (k per prompt) or best_worst", choices=PAIRINGS),
+        Param("k", "int", 1, "pairs per prompt with random pairing", minimum=1),
+        Param("min_gap", "float", 0.0, "best_worst: best − worst score must exceed this", minimum=0),
+        Param("diverse", "bool", False, "sample i sees samples 1..i−1 and is asked for a different approach"),
+        Param("same_producer_only", "bool", False, "pair only responses of the same model"),
+        Param("unpaired_only", "bool", False, "only prompts that have no pair yet"),
+        *PROMPT_SELECTION_PARAMS,
+    )
+
+    def validate(self, params: dict) -> None:
+        if params["n"] < 2 and params["pairing"] != "best_worst":
+            raise ParamError("parameter n: at least 2 responses per prompt are needed to make pairs")
+
+    def plan(self, job):
+        prompts = selected_prompts(job.project, job.params)
+        if job.params.get("unpaired_only"):
+            prompts = prompts.filter(pairs__isnull=True)
+        for prompt_id in prompts.values_list("id", flat=True).iterator():
+            yield f"prompt:{prompt_id}", {"prompt_id": prompt_id}
+
+    def run_item(self, ctx: ItemContext) -> None:
+        prompt = Prompt.objects.get(pk=ctx.payload["prompt_id"], project=ctx.project)
+        responses = self._sample(ctx, prompt) if ctx.params["n"] else []
+        pairs = self._pairs(ctx, prompt, responses)
+        pair_ids = []
+        for first, second in pairs:
+            key = pair_hash(prompt.content_hash, first.content_hash, second.content_hash)
+            pair, created = services.pair_add(
+                prompt=prompt, first=first, second=second, origin="sample",
+                swap=seeded_coin(ctx.params["seed"], key), generation_job=ctx.job,
+            )
+            ctx.count("pairs", created)
+            pair_ids.append(pair.pk)
+        if pair_ids:
+            services.pairs_added(pair_ids=pair_ids)
+        ctx.details["pairs"] = pair_ids
+
+    def _generators(self, params: dict) -> list[tuple[str, float]]:
+        models = params["models"] or [params["model"]]
+        temperatures = params["temperatures"] or [params["temperature"]]
+        return list(itertools.product(models, temperatures))
+
+    def _sample(self, ctx: ItemContext, prompt: Prompt) -> list[Response]:
+        generators = self._generators(ctx.params)
+        messages = prompt_messages(prompt)
+        n = ctx.params["n"]
+        calls = {}  # sample index → (LLMCall, model, temperature)
+        if ctx.params["diverse"]:
+            template = template_get("sample-diverse")
+            earlier: list[str] = []
+            for i in range(n):
+                model, temperature = generators[i % len(generators)]
+                turn, used = messages, None
+                if earlier:
+                    blocks = "\n".join(quote_block("answer", text, f"{i}-{j}") for j, text in enumerate(earlier))
+                    turn = [{"role": "user", "content": template.render(prompt=prompt.text, earlier=blocks)}]
+                    used = template
+                request = ctx.request(turn, index=i, temperature=temperature)
+                call = ctx.generate("sample", [request], template=used, model=model, indices=[i])[0]
+                calls[i] = (call, model, temperature)
+                earlier.append(call.output)
+        else:
+            by_model: dict[str, list[int]] = defaultdict(list)
+            for i in range(n):
+                by_model[generators[i % len(generators)][0]].append(i)
+            for model, indices in by_model.items():  # one batch per model
+                temperatures = [generators[i % len(generators)][1] for i in indices]
+                requests = [ctx.request(messages, index=i, temperature=t) for i, t in zip(indices, temperatures)]
+                for i, t, call in zip(indices, temperatures, ctx.generate("sample", requests, model=model, indices=indices)):
+                    calls[i] = (call, model, t)
+        responses: list[Response] = []
+        for i in sorted(calls):
+            call, model, temperature = calls[i]
+            if not call.output.strip():
+                ctx.count("empty_dropped")
+                continue
+            response, created = services.response_add(
+                prompt=prompt, text=call.output, producer=model, params={**call.params, "temperature": temperature},
+                n_tokens=call.n_output_tokens, finish_reason=call.finish_reason, llm_call=call, generation_job=ctx.job,
+            )
+            ctx.count("responses", created)
+            if response not in responses:
+                responses.append(response)
+        return responses
+
+    def _pairs(self, ctx: ItemContext, prompt: Prompt, responses: list[Response]) -> list[tuple[Response, Response]]:
+        pairing = ctx.params["pairing"]
+        if pairing == "best_worst":
+            return best_worst_pair(prompt, ctx.params["min_gap"], ctx.params["same_producer_only"])
+        candidates = [
+            (x, y) for x, y in itertools.combinations(responses, 2)
+            if not ctx.params["same_producer_only"] or x.producer == y.producer
+        ]
+        if pairing == "all":
+            return candidates
+        ctx.rng("pairing").shuffle(candidates)
+        return candidates[: ctx.params["k"]]
+
+
+def response_scores(prompt: Prompt) -> dict[int, float]:
+    """Per-response score: the mean pointwise Score when there is one, else the mean
+    oriented verdict over the judged pairs it is in (positive = this response better)."""
+    scores = dict(
+        Score.objects.filter(response__prompt=prompt, value__isnull=False)
+        .values_list("response_id").annotate(mean=Avg("value")).values_list("response_id", "mean")
+    )
+    if scores:
+        return scores
+    totals: dict[int, list[float]] = defaultdict(list)
+    for a, b, verdict in Judgment.objects.filter(pair__prompt=prompt, verdict__isnull=False).values_list(
+        "pair__response_a_id", "pair__response_b_id", "verdict"
+    ):
+        totals[a].append(-verdict)
+        totals[b].append(verdict)
+    return {rid: sum(v) / len(v) for rid, v in totals.items()}
+
+
+def best_worst_pair(prompt: Prompt, min_gap: float, same_producer_only: bool) -> list[tuple[Response, Response]]:
+    scores = response_scores(prompt)
+    if len(scores) < 2:
+        return []
+    responses = {r.pk: r for r in Response.objects.filter(pk__in=scores)}
+    groups = defaultdict(list)
+    for rid in scores:
+        groups[responses[rid].producer if same_producer_only else ""].append(rid)
+    pairs = []
+    for ids in groups.values():
+        if len(ids) < 2:
+            continue
+        best = max(ids, key=lambda r: (scores[r], -r))
+        worst = min(ids, key=lambda r: (scores[r], r))
+        if best != worst and scores[best] - scores[worst] > min_gap:
+            pairs.append((responses[best], responses[worst]))
+    return pairs
