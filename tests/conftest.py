@@ -7,6 +7,8 @@ from curation.models import Membership
 
 from .factories import MembershipFactory, ProjectFactory, UserFactory
 
+pytest_plugins = ["tests.support.worker"]
+
 SHARED_DATA = Path(os.environ.get("CONCORD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
