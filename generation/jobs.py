@@ -124,16 +124,10 @@ def job_start(*, project: Project, method: str, params: dict | None = None, crea
         )
     with broker_connection() as conn:
         broker_check(conn)
-        with transaction.atomic():
-            job = GenerationJob.objects.create(
-                project=project, method=method, params=cleaned, created_by=created_by, state=JobState.QUEUED
-            )
-            now = timezone.now()
-            items = [JobItem(job=job, key=key, payload=payload, enqueued_at=now) for key, payload in spec.plan(job)]
-            if not items:
-                raise JobStartError(f"nothing to do: the {method} job found no prompts or pairs to work on")
-            JobItem.objects.bulk_create(items, batch_size=CREATE_BATCH)
-            GenerationJob.objects.filter(pk=job.pk).update(n_items=len(items))
+        try:
+            job = _job_create(project=project, spec=spec, params=cleaned, created_by=created_by)
+        except ParamError as error:
+            raise JobStartError(str(error)) from None
         item_ids = list(job.items.order_by("id").values_list("id", flat=True))
         try:
             items_publish(item_ids, conn)
@@ -144,6 +138,20 @@ def job_start(*, project: Project, method: str, params: dict | None = None, crea
                 f"({type(error).__name__}: {error}); the job was removed"
             ) from error
     job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def _job_create(*, project: Project, spec, params: dict, created_by) -> GenerationJob:
+    job = GenerationJob.objects.create(
+        project=project, method=spec.name, params=params, created_by=created_by, state=JobState.QUEUED
+    )
+    now = timezone.now()
+    items = [JobItem(job=job, key=key, payload=payload, enqueued_at=now) for key, payload in spec.plan(job)]
+    if not items:
+        raise JobStartError(f"nothing to do: the {spec.name} job found no prompts or pairs to work on")
+    JobItem.objects.bulk_create(items, batch_size=CREATE_BATCH)
+    GenerationJob.objects.filter(pk=job.pk).update(n_items=len(items))
     return job
 
 
