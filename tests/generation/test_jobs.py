@@ -145,3 +145,14 @@ def test_run_job_command_starts_a_job_and_reports_errors(project, fake_backend, 
     assert error.value.returncode == 1
     with pytest.raises(CommandError, match="expected KEY=VALUE"):
         call_command("run_job", "--project", project.slug, "--method", "sample", "--param", "n")
+
+
+def test_demo_jobs_queues_one_sample_job_once(fake_backend, capsys, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("setup_demo")
+    call_command("demo_jobs")
+    job = GenerationJob.objects.get()
+    assert job.method == "sample" and job.params["max_new_tokens"] == 128 and job.n_items >= 30
+    call_command("demo_jobs")
+    assert GenerationJob.objects.count() == 1
+    assert "nothing queued" in capsys.readouterr().out
