@@ -15,12 +15,12 @@ class JobStartForm(forms.Form):
 
     def __init__(self, *args, method: str = "sample", params_url: str = "", **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["method"].initial = method
         if params_url:  # swap in the chosen method's fields
             self.fields["method"].widget.attrs.update(
                 {"hx-get": params_url, "hx-target": "#job-params", "hx-swap": "outerHTML"}
             )
         self.spec: Method = METHODS.get(self.data.get("method") or method) or METHODS["sample"]
+        self.fields["method"].initial = self.spec.name
         for param in self.spec.params:
             label = f"{param.name}"
             if param.kind == "bool":

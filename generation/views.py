@@ -52,7 +52,7 @@ def job_list(request: HttpRequest, slug: str) -> HttpResponse:
 def job_params(request: HttpRequest, slug: str) -> HttpResponse:
     """The parameter fields of the chosen method (swapped in when the method changes)."""
     project, role = project_for(request.user, slug, Role.ADMIN)
-    form = JobStartForm(method=request.GET.get("method", "sample"), data={"method": request.GET.get("method", "sample")})
+    form = JobStartForm(method=request.GET.get("method", "sample"))
     return render(request, "generation/jobs.html#param_fields", {"project": project, "role": role, "form": form})
 
 

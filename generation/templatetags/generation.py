@@ -26,3 +26,16 @@ def jobs_section(context) -> dict:
         "form": job_start_form(project) if role == Role.ADMIN else None,
         "more_url": reverse("generation:job_list", args=[project.slug]),
     }
+
+
+@register.filter
+def params_line(params: dict) -> str:
+    """A job's parameters as ``key=value`` text, lists comma-joined, empty values left out."""
+    parts = []
+    for key, value in (params or {}).items():
+        if value in ("", [], None):
+            continue
+        if isinstance(value, list):
+            value = ",".join(map(str, value))
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
