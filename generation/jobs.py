@@ -31,7 +31,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from curation.models import FINISHED_STATES, GenerationJob, JobItem, JobState, Project
@@ -309,8 +309,9 @@ def items_recover(*, job_id: int | None = None) -> dict:
 
     * running with a heartbeat older than CONCORD_ITEM_STALE_SECONDS → pending and
       published again, or failed once it was tried CONCORD_ITEM_MAX_ATTEMPTS times;
-    * pending for longer than CONCORD_ITEM_PENDING_REQUEUE_SECONDS → published again
-      (the claim makes the duplicate harmless);
+    * pending for longer than CONCORD_ITEM_PENDING_REQUEUE_SECONDS in a job where no
+      item beat or finished for that long → published again (the claim makes a
+      duplicate harmless);
     * active jobs with no active item are ended.
     """
     now = timezone.now()
@@ -327,7 +328,13 @@ def items_recover(*, job_id: int | None = None) -> dict:
     requeued = JobItem.objects.filter(id__in=lost_ids, state=JobItem.State.RUNNING, heartbeat_at__lt=_stale_before())
     n_lost = requeued.update(state=JobItem.State.PENDING, worker="", enqueued_at=now)
     waited = now - timedelta(seconds=settings.CONCORD_ITEM_PENDING_REQUEUE_SECONDS)
-    forgotten = list(items.filter(state=JobItem.State.PENDING, enqueued_at__lt=waited).values_list("id", flat=True))
+    # Only a stalled job's pending items are published again: while any item of a job
+    # beats or finishes, its queue is moving and a lost message will be noticed later.
+    moving = JobItem.objects.filter(job=OuterRef("pk")).filter(Q(heartbeat_at__gte=waited) | Q(finished_at__gte=waited))
+    stalled = GenerationJob.objects.filter(state__in=ACTIVE_JOB_STATES).exclude(Exists(moving)).values("id")
+    forgotten = list(
+        items.filter(state=JobItem.State.PENDING, enqueued_at__lt=waited, job_id__in=stalled).values_list("id", flat=True)
+    )
     to_publish = sorted(set(lost_ids) | set(forgotten))
     to_publish = list(JobItem.objects.filter(id__in=to_publish, state=JobItem.State.PENDING).values_list("id", flat=True))
     if to_publish:

@@ -146,6 +146,12 @@ def selected_prompts(project: Project, params: dict):
     return prompts
 
 
+def prompt_items(job: GenerationJob, prefix: str = "prompt"):
+    """One item per selected prompt (``limit``, ``category``): key ``<prefix>:<id>``."""
+    for prompt_id in selected_prompts(job.project, job.params).values_list("id", flat=True).iterator():
+        yield f"{prefix}:{prompt_id}", {"prompt_id": prompt_id}
+
+
 def prompt_messages(prompt: Prompt) -> list[dict]:
     """The prompt as chat messages, sent as they are (on-policy sampling)."""
     if prompt.messages:

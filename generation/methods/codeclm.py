@@ -10,7 +10,7 @@ import re
 from curation import services
 from curation.models import Prompt
 
-from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, selected_prompts
+from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, prompt_items
 
 USE_CASE_LINE = re.compile(r"use[ _-]?case\s*:\s*(.+)", re.I)
 SKILLS_LINE = re.compile(r"skills?\s*:\s*(.+)", re.I)
@@ -98,8 +98,7 @@ class CodecLM(Method):
     )
 
     def plan(self, job):
-        for prompt_id in selected_prompts(job.project, job.params).values_list("id", flat=True).iterator():
-            yield f"seed:{prompt_id}", {"prompt_id": prompt_id}
+        return prompt_items(job, "seed")
 
     def run_item(self, ctx: ItemContext) -> None:
         seed = Prompt.objects.get(pk=ctx.payload["prompt_id"], project=ctx.project)

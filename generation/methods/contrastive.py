@@ -15,7 +15,7 @@ from curation.models import LLMCall, Prompt
 
 from ..prompts import nonce, quote_block, template_get
 from ..scoring import SCORE_OPTIONS_1_TO_10
-from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, prompt_messages, selected_prompts
+from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, prompt_messages, prompt_items
 from .codeclm import prompt_codeclm_metadata, self_rubric_round
 
 CONTRASTIVE_JUDGE = "codeclm-contrastive"
@@ -70,8 +70,7 @@ class ContrastiveFilter(Method):
         return cleaned
 
     def plan(self, job):
-        for prompt_id in selected_prompts(job.project, job.params).values_list("id", flat=True).iterator():
-            yield f"prompt:{prompt_id}", {"prompt_id": prompt_id}
+        return prompt_items(job, "prompt")
 
     def run_item(self, ctx: ItemContext) -> None:
         original = Prompt.objects.get(pk=ctx.payload["prompt_id"], project=ctx.project)

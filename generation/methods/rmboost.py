@@ -15,7 +15,7 @@ from curation.hashing import pair_hash, seeded_coin
 from curation.models import Prompt, Response
 
 from ..prompts import nonce, quote_block
-from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, ParamError, prompt_messages, selected_prompts
+from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, ParamError, prompt_messages, prompt_items
 
 DEFAULT_ASPECTS = ["helpfulness", "relevance", "completeness", "correctness", "clarity", "safety"]
 INTENT_JUDGE = "rmboost-intent"
@@ -65,8 +65,7 @@ class RMBoost(Method):
             raise ParamError(f"parameter k: {params['k']} aspects cannot be drawn from a pool of {len(params['aspects'])}")
 
     def plan(self, job):
-        for prompt_id in selected_prompts(job.project, job.params).values_list("id", flat=True).iterator():
-            yield f"prompt:{prompt_id}", {"prompt_id": prompt_id}
+        return prompt_items(job, "prompt")
 
     def run_item(self, ctx: ItemContext) -> None:
         prompt = Prompt.objects.get(pk=ctx.payload["prompt_id"], project=ctx.project)

@@ -15,7 +15,7 @@ import re
 from curation import services
 from curation.models import Prompt, Skill
 
-from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, ParamError, derived_seed, selected_prompts
+from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, ParamError, derived_seed, prompt_items
 from .codeclm import clean_instruction
 
 SKILL_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])?\s*(?:\*\*)?([^:\n]{2,80}?)(?:\*\*)?\s*:\s*(.+)$")
@@ -76,8 +76,7 @@ class SkillMix(Method):
     def plan(self, job):
         mode = job.params["mode"]
         if mode == "extract":
-            for prompt_id in selected_prompts(job.project, job.params).values_list("id", flat=True).iterator():
-                yield f"extract:{prompt_id}", {"prompt_id": prompt_id}
+            yield from prompt_items(job, "extract")
         elif mode == "enumerate":
             yield "enumerate", {}
         else:

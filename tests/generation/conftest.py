@@ -3,21 +3,15 @@ import pytest
 
 from generation.backends.fake import FakeBackend
 from generation.methods import base as method_base
+from tests.support.worker import filesystem_broker
 
 
 @pytest.fixture(autouse=True)
 def private_broker(settings, tmp_path):
     """Unit tests publish into a throw-away filesystem broker, never into var/ or Redis."""
     folder = tmp_path / "broker"
-    (folder / "queue").mkdir(parents=True)
-    (folder / "processed").mkdir()
     settings.CELERY_BROKER_URL = "filesystem://"
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(folder / "queue"),
-        "data_folder_out": str(folder / "queue"),
-        "processed_folder": str(folder / "processed"),
-        "store_processed": False,
-    }
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker(folder)
     return folder
 
 

@@ -156,3 +156,19 @@ def test_demo_jobs_queues_one_sample_job_once(fake_backend, capsys, settings, tm
     call_command("demo_jobs")
     assert GenerationJob.objects.count() == 1
     assert "nothing queued" in capsys.readouterr().out
+
+
+def test_recovery_republishes_pending_items_of_a_stalled_job_only(project, fake_backend, private_broker, settings):
+    PromptFactory.create_batch(2, project=project)
+    job = job_start(project=project, method="sample", params={})
+    first, second = job.items.order_by("id")
+    long_ago = timezone.now() - timedelta(seconds=settings.CONCORD_ITEM_PENDING_REQUEUE_SECONDS + 5)
+    JobItem.objects.filter(job=job).update(enqueued_at=long_ago)
+    JobItem.objects.filter(pk=first.pk).update(state="done", finished_at=timezone.now())
+    assert items_recover()["republished"] == 0  # the job is moving: its queue is not lost
+    JobItem.objects.filter(pk=first.pk).update(finished_at=long_ago)
+    before = queued_messages(private_broker)
+    assert items_recover()["republished"] == 1
+    assert queued_messages(private_broker) == before + 1
+    second.refresh_from_db()
+    assert second.enqueued_at > long_ago

@@ -45,6 +45,18 @@ def subprocess_env(settings) -> dict:
     return env
 
 
+def filesystem_broker(folder: Path) -> dict:
+    """Create a filesystem broker's folders; returns its transport options."""
+    (folder / "queue").mkdir(parents=True, exist_ok=True)
+    (folder / "processed").mkdir(exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+    }
+
+
 class WorkerProcess:
     def __init__(self, env: dict, log: Path, queues: str):
         self.env, self.log, self.queues = env, log, queues
@@ -108,15 +120,8 @@ def celery_worker(settings, tmp_path):
     saved_options = app.conf.broker_transport_options
     if connection.vendor == "sqlite" or settings.CELERY_BROKER_URL.startswith("filesystem://"):
         folder = tmp_path / "broker"
-        (folder / "queue").mkdir(parents=True, exist_ok=True)
-        (folder / "processed").mkdir(exist_ok=True)
         settings.CELERY_BROKER_URL = "filesystem://"
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            "store_processed": False,
-        }
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker(folder)
         base_env["CELERY_BROKER_URL"] = "filesystem://"
         base_env["CONCORD_VAR_DIR"] = str(tmp_path / "worker-var")  # its broker folders go here…
         (tmp_path / "worker-var").mkdir(exist_ok=True)
