@@ -192,7 +192,7 @@ class ItemContext:
         model = model or self.params.get("model") or default_model()
         return self.backend_factory(model) if self.backend_factory else get_backend(model)
 
-    def key(self, step: str, index: int = 0) -> str:
+    def key(self, step: str, index: int | str = 0) -> str:
         """The call key of one model call of this item: job, item key, step, run index."""
         return f"job{self.job.pk}/{self.item.key}/{step}/{index}"[:200]
 
@@ -212,7 +212,7 @@ class ItemContext:
 
     def generate(
         self, step: str, requests: list[GenerateRequest], template: Template | None = None, model: str | None = None,
-        indices: list[int] | None = None,
+        indices: list[int | str] | None = None,
     ) -> list[LLMCall]:
         """Recorded generation; request j gets the call key (step, indices[j]) (default j)."""
         indices = list(range(len(requests))) if indices is None else indices

@@ -16,7 +16,7 @@ from curation.hashing import pair_hash, seeded_coin
 from curation.models import Judgment, Prompt, Response, Score
 
 from ..prompts import quote_block, template_get
-from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, ParamError, prompt_messages, selected_prompts
+from .base import DECODING_PARAMS, PROMPT_SELECTION_PARAMS, ItemContext, Method, Param, ParamError, derived_seed, prompt_messages, selected_prompts
 
 PAIRINGS = ("random", "all", "best_worst")
 
@@ -36,6 +36,7 @@ class Sample(Method):
         Param("diverse", "bool", False, "sample i sees samples 1..i−1 and is asked for a different approach"),
         Param("same_producer_only", "bool", False, "pair only responses of the same model"),
         Param("unpaired_only", "bool", False, "only prompts that have no pair yet"),
+        Param("prompts_per_item", "int", 4, "prompts per job item, generated as one batch", minimum=1, maximum=256),
         *PROMPT_SELECTION_PARAMS,
     )
 
@@ -47,22 +48,30 @@ class Sample(Method):
         prompts = selected_prompts(job.project, job.params)
         if job.params.get("unpaired_only"):
             prompts = prompts.filter(pairs__isnull=True)
-        for prompt_id in prompts.values_list("id", flat=True).iterator():
-            yield f"prompt:{prompt_id}", {"prompt_id": prompt_id}
+        ids = prompts.values_list("id", flat=True).iterator()
+        size = job.params["prompts_per_item"]
+        while chunk := list(itertools.islice(ids, size)):
+            yield f"prompts:{chunk[0]}", {"prompt_ids": chunk}
 
     def run_item(self, ctx: ItemContext) -> None:
-        prompt = Prompt.objects.get(pk=ctx.payload["prompt_id"], project=ctx.project)
-        responses = self._sample(ctx, prompt) if ctx.params["n"] else []
-        pairs = self._pairs(ctx, prompt, responses)
+        prompts = list(Prompt.objects.filter(pk__in=ctx.payload["prompt_ids"], project=ctx.project).order_by("id"))
+        if not ctx.params["n"]:
+            calls = {}
+        elif ctx.params["diverse"]:
+            calls = {prompt.pk: self._sample_diverse(ctx, prompt) for prompt in prompts}
+        else:
+            calls = self._sample_batched(ctx, prompts)
         pair_ids = []
-        for first, second in pairs:
-            key = pair_hash(prompt.content_hash, first.content_hash, second.content_hash)
-            pair, created = services.pair_add(
-                prompt=prompt, first=first, second=second, origin="sample",
-                swap=seeded_coin(ctx.params["seed"], key), generation_job=ctx.job,
-            )
-            ctx.count("pairs", created)
-            pair_ids.append(pair.pk)
+        for prompt in prompts:
+            responses = self._responses(ctx, prompt, calls.get(prompt.pk, {}))
+            for first, second in self._pairs(ctx, prompt, responses):
+                key = pair_hash(prompt.content_hash, first.content_hash, second.content_hash)
+                pair, created = services.pair_add(
+                    prompt=prompt, first=first, second=second, origin="sample",
+                    swap=seeded_coin(ctx.params["seed"], key), generation_job=ctx.job,
+                )
+                ctx.count("pairs", created)
+                pair_ids.append(pair.pk)
         if pair_ids:
             services.pairs_added(pair_ids=pair_ids)
         ctx.details["pairs"] = pair_ids
@@ -72,34 +81,49 @@ class Sample(Method):
         temperatures = params["temperatures"] or [params["temperature"]]
         return list(itertools.product(models, temperatures))
 
-    def _sample(self, ctx: ItemContext, prompt: Prompt) -> list[Response]:
+    @staticmethod
+    def _request(ctx: ItemContext, prompt: Prompt, messages: list[dict], i: int, temperature: float):
+        """Seeds follow the prompt and the sample index, not the item, so outputs do not
+        depend on how prompts are grouped into items."""
+        seed = derived_seed(ctx.params["seed"], prompt.content_hash, i)
+        return ctx.request(messages, seed=seed, temperature=temperature)
+
+    def _sample_batched(self, ctx: ItemContext, prompts: list[Prompt]) -> dict[int, dict]:
+        """All samples of all the item's prompts, one batch per model."""
         generators = self._generators(ctx.params)
-        messages = prompt_messages(prompt)
-        n = ctx.params["n"]
-        calls = {}  # sample index → (LLMCall, model, temperature)
-        if ctx.params["diverse"]:
-            template = template_get("sample-diverse")
-            earlier: list[str] = []
-            for i in range(n):
+        by_model: dict[str, list[tuple[Prompt, int, float]]] = defaultdict(list)
+        for prompt in prompts:
+            for i in range(ctx.params["n"]):
                 model, temperature = generators[i % len(generators)]
-                turn, used = messages, None
-                if earlier:
-                    blocks = "\n".join(quote_block("answer", text, f"{i}-{j}") for j, text in enumerate(earlier))
-                    turn = [{"role": "user", "content": template.render(prompt=prompt.text, earlier=blocks)}]
-                    used = template
-                request = ctx.request(turn, index=i, temperature=temperature)
-                call = ctx.generate("sample", [request], template=used, model=model, indices=[i])[0]
-                calls[i] = (call, model, temperature)
-                earlier.append(call.output)
-        else:
-            by_model: dict[str, list[int]] = defaultdict(list)
-            for i in range(n):
-                by_model[generators[i % len(generators)][0]].append(i)
-            for model, indices in by_model.items():  # one batch per model
-                temperatures = [generators[i % len(generators)][1] for i in indices]
-                requests = [ctx.request(messages, index=i, temperature=t) for i, t in zip(indices, temperatures)]
-                for i, t, call in zip(indices, temperatures, ctx.generate("sample", requests, model=model, indices=indices)):
-                    calls[i] = (call, model, t)
+                by_model[model].append((prompt, i, temperature))
+        calls: dict[int, dict] = defaultdict(dict)  # prompt id → sample index → (LLMCall, model, temperature)
+        for model, rows in by_model.items():
+            requests = [self._request(ctx, p, prompt_messages(p), i, t) for p, i, t in rows]
+            made = ctx.generate("sample", requests, model=model, indices=[f"p{p.pk}-{i}" for p, i, _ in rows])
+            for (prompt, i, temperature), call in zip(rows, made):
+                calls[prompt.pk][i] = (call, model, temperature)
+        return calls
+
+    def _sample_diverse(self, ctx: ItemContext, prompt: Prompt) -> dict[int, tuple]:
+        """Sample i sees samples 1..i−1 and is asked for a different approach: one at a time."""
+        generators = self._generators(ctx.params)
+        template = template_get("sample-diverse")
+        calls, earlier = {}, []
+        for i in range(ctx.params["n"]):
+            model, temperature = generators[i % len(generators)]
+            turn, used = prompt_messages(prompt), None
+            if earlier:
+                blocks = "\n".join(quote_block("answer", text, f"{i}-{j}") for j, text in enumerate(earlier))
+                turn = [{"role": "user", "content": template.render(prompt=prompt.text, earlier=blocks)}]
+                used = template
+            request = self._request(ctx, prompt, turn, i, temperature)
+            call = ctx.generate("sample", [request], template=used, model=model, indices=[f"p{prompt.pk}-{i}"])[0]
+            calls[i] = (call, model, temperature)
+            earlier.append(call.output)
+        return calls
+
+    def _responses(self, ctx: ItemContext, prompt: Prompt, calls: dict[int, tuple]) -> list[Response]:
+        """Responses from the calls: empty outputs dropped, normalised duplicates merged."""
         responses: list[Response] = []
         for i in sorted(calls):
             call, model, temperature = calls[i]
@@ -125,7 +149,7 @@ class Sample(Method):
         ]
         if pairing == "all":
             return candidates
-        ctx.rng("pairing").shuffle(candidates)
+        ctx.rng("pairing", prompt.pk).shuffle(candidates)
         return candidates[: ctx.params["k"]]
 
 

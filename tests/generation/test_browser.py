@@ -37,6 +37,7 @@ def test_start_a_job_and_watch_it_finish(live_server, celery_worker, browser_pag
     page.select_option("select[name=method]", "sample")
     page.click("details.job-params-box summary")
     page.fill("input[name=param-n]", "3")
+    page.fill("input[name=param-prompts_per_item]", "1")
     polls: list[int] = []
     page.on("response", lambda r: polls.append(r.status) if "/progress/" in r.url else None)
     page.click("text=Start job")

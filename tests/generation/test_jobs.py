@@ -22,12 +22,13 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # closed again when the socket is
 
 
-def test_start_creates_one_item_per_prompt_and_publishes_them(project, fake_backend, private_broker):
-    PromptFactory.create_batch(3, project=project)
+def test_start_creates_items_of_four_prompts_and_publishes_them(project, fake_backend, private_broker):
+    prompts = PromptFactory.create_batch(5, project=project)
     job = job_start(project=project, method="sample", params={})
-    assert job.n_items == 3 and job.state == GenerationJob.State.QUEUED
+    assert job.n_items == 2 and job.state == GenerationJob.State.QUEUED
+    assert [item.payload["prompt_ids"] for item in job.items.all()] == [[p.pk for p in prompts[:4]], [prompts[4].pk]]
     assert job.params["n"] == 2 and job.params["model"] == "SmolLM2-135M-Instruct"  # issue 4: N = 2 by default
-    assert queued_messages(private_broker) == 3
+    assert queued_messages(private_broker) == 2
 
 
 def test_same_item_run_twice_creates_nothing_twice(project, fake_backend):
@@ -63,7 +64,7 @@ def test_item_running_elsewhere_with_a_fresh_heartbeat_is_not_claimed(project, f
 def test_failed_item_is_recorded_and_retried(project, fake_backend, run_items):
     PromptFactory.create_batch(2, project=project)
     fake_backend.script = ["a", "b", RuntimeError("GPU on fire")]
-    job = job_start(project=project, method="sample", params={})
+    job = job_start(project=project, method="sample", params={"prompts_per_item": 1})
     assert run_items(job) == ["done", "failed"]
     job.refresh_from_db()
     assert job.state == GenerationJob.State.FAILED and job.error == "1 of 2 items failed"
@@ -80,7 +81,7 @@ def test_failed_item_is_recorded_and_retried(project, fake_backend, run_items):
 
 def test_cancel_stops_pending_items(project, fake_backend, run_items):
     PromptFactory.create_batch(3, project=project)
-    job = job_start(project=project, method="sample", params={})
+    job = job_start(project=project, method="sample", params={"prompts_per_item": 1})
     first = job.items.first()
     assert item_run(item_id=first.pk, worker="w") == "done"
     job = job_cancel(job=job)
@@ -152,7 +153,8 @@ def test_demo_jobs_queues_one_sample_job_once(fake_backend, capsys, settings, tm
     call_command("setup_demo")
     call_command("demo_jobs")
     job = GenerationJob.objects.get()
-    assert job.method == "sample" and job.params["max_new_tokens"] == 128 and job.n_items >= 30
+    assert job.method == "sample" and job.params["max_new_tokens"] == 128
+    assert sum(len(item.payload["prompt_ids"]) for item in job.items.all()) >= 30
     call_command("demo_jobs")
     assert GenerationJob.objects.count() == 1
     assert "nothing queued" in capsys.readouterr().out
@@ -160,7 +162,7 @@ def test_demo_jobs_queues_one_sample_job_once(fake_backend, capsys, settings, tm
 
 def test_recovery_republishes_pending_items_of_a_stalled_job_only(project, fake_backend, private_broker, settings):
     PromptFactory.create_batch(2, project=project)
-    job = job_start(project=project, method="sample", params={})
+    job = job_start(project=project, method="sample", params={"prompts_per_item": 1})
     first, second = job.items.order_by("id")
     long_ago = timezone.now() - timedelta(seconds=settings.CONCORD_ITEM_PENDING_REQUEUE_SECONDS + 5)
     JobItem.objects.filter(job=job).update(enqueued_at=long_ago)

@@ -19,3 +19,22 @@ def test_four_outputs_two_identical_give_three_responses_three_pairs(project, fa
     assert job.state == GenerationJob.State.DONE
     assert job.rows_created == {"responses": 3, "pairs": 3}
     assert LLMCall.objects.filter(job=job).count() == 4
+
+
+def test_rerunning_adds_nothing_and_grouping_does_not_change_outputs(project, fake_backend, run_items):
+    from curation.hashing import seeded_coin
+
+    PromptFactory.create_batch(3, project=project)
+    first = job_start(project=project, method="sample", params={"n": 3, "pairing": "all", "seed": 5})
+    run_items(first)
+    texts = set(Response.objects.values_list("text", flat=True))
+    assert len(texts) == 9 and Pair.objects.count() == 9
+    for pair in Pair.objects.select_related("response_a", "response_b"):
+        # the stored order is the seeded coin's, for the seed
+        a_first = pair.response_a.llm_call_id < pair.response_b.llm_call_id
+        assert a_first != seeded_coin(5, pair.content_hash)
+    again = job_start(project=project, method="sample", params={"n": 3, "pairing": "all", "seed": 5, "prompts_per_item": 1})
+    assert run_items(again) == ["done"] * 3
+    again.refresh_from_db()
+    assert again.rows_created == {} and set(Response.objects.values_list("text", flat=True)) == texts
+    assert Pair.objects.count() == 9

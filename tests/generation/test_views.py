@@ -32,7 +32,10 @@ def test_project_page_shows_jobs_to_reviewers_and_the_form_to_admins(client, pro
 def test_start_from_the_form(project_admin_client, project, fake_backend):
     PromptFactory.create_batch(2, project=project)
     url = reverse("generation:job_start", args=[project.slug])
-    response = project_admin_client.post(url, {"method": "sample", "param-n": "3", "param-pairing": "all", "param-model": ""}, follow=True)
+    response = project_admin_client.post(
+        url, {"method": "sample", "param-n": "3", "param-pairing": "all", "param-model": "", "param-prompts_per_item": "1"},
+        follow=True,
+    )
     job = GenerationJob.objects.get()
     assert job.params["n"] == 3 and job.params["pairing"] == "all" and job.n_items == 2
     assert f"Started sample job #{job.pk} with 2 items." in response.content.decode()

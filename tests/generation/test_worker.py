@@ -35,7 +35,7 @@ def test_worker_killed_mid_job_is_recovered_without_duplicates(project, celery_w
         PromptFactory(project=project, text=f"Question {i}?")
     env = {"CONCORD_BACKEND": "fake", "CONCORD_FAKE_DELAY": "0.7", "CONCORD_ITEM_STALE_SECONDS": "2",
            "CONCORD_RECOVERY_INTERVAL": "0.5"}
-    job = job_start(project=project, method="sample", params={"n": 3, "pairing": "all"})
+    job = job_start(project=project, method="sample", params={"n": 3, "pairing": "all", "prompts_per_item": 1})
     worker = celery_worker(env=env)
     _wait_until(lambda: JobItem.objects.filter(job=job, state="done").exists()
                 and JobItem.objects.filter(job=job, state="running").exists(), worker)

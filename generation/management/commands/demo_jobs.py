@@ -12,7 +12,7 @@ DEMO_SAMPLE_PARAMS = {"n": 2, "max_new_tokens": 128, "pairing": "random", "k": 1
 class Command(BaseCommand):
     help = (
         "Start a `sample` job for the demo project (2 responses of ≤128 tokens per prompt, "
-        "paired) if the demo has no pairs and no job yet. Idempotent; a broker that cannot be "
+        "4 prompts per item, paired) if the demo has no pairs and no job yet. Idempotent; a broker that cannot be "
         "reached is reported, not fatal."
     )
 
