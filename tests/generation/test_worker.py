@@ -62,3 +62,34 @@ def _wait_until(condition, worker, timeout: float = 60):
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached; worker log:\n" + worker.output()[-4000:])
+
+
+def test_run_job_wait_prints_a_summary_and_exits_1_when_the_job_failed(project, celery_worker):
+    import json
+    import subprocess
+    import sys
+
+    from tests.support.worker import ROOT
+
+    PromptFactory(project=project, text="Name a river.")
+    worker = celery_worker(env={"CONCORD_BACKEND": "fake"})
+
+    def run_job(method: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", "run_job", "--project", project.slug, "--method", method, "--wait", "--timeout", "90"],
+            cwd=ROOT, env=worker.env, capture_output=True, text=True, timeout=120,
+        )
+
+    done = run_job("sample")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["state"] == "done" and summary["done"] == 1 and summary["failed"] == 0
+    assert summary["rows_created"] == {"responses": 2, "pairs": 1}
+    # The fake model does not answer in CodecLM's "Use case:" format: the item fails.
+    failed = run_job("codeclm")
+    assert failed.returncode == 1
+    summary = json.loads(failed.stdout)
+    assert summary["state"] == "failed" and summary["failed"] == 1
+    assert "failed: 1 of 1 items failed" in failed.stderr
+    item = JobItem.objects.get(job_id=summary["job"])
+    assert "no 'Use case:' line" in item.error

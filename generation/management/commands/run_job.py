@@ -12,8 +12,8 @@ from generation.methods import METHODS
 def method_help() -> str:
     lines = []
     for method in METHODS.values():
-        params = ", ".join(f"{p.name}={p.default_text}" for p in method.params)
-        lines.append(f"{method.name}: {method.description} Parameters (defaults): {params}.")
+        lines.append(f"{method.name}: {method.description}")
+        lines += [f"  {p.name}={p.default_text}  {p.help}" for p in method.params]
     return "\n".join(lines)
 
 
@@ -27,8 +27,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--method", required=True, choices=list(METHODS), help="generation method")
+        parser.add_argument("--project", help="project slug (required)")
+        parser.add_argument("--method", choices=list(METHODS), help="generation method (required)")
         parser.add_argument(
             "--param", action="append", default=[], metavar="KEY=VALUE",
             help="a method parameter, repeatable (e.g. --param n=4 --param pairing=all); lists are comma-separated",
@@ -41,6 +41,8 @@ class Command(BaseCommand):
         if list_params:
             self.stdout.write(method_help())
             return
+        if not project or not method:
+            raise CommandError("--project and --method are required.", returncode=1)
         try:
             target = Project.objects.get(slug=project)
         except Project.DoesNotExist:
