@@ -174,3 +174,23 @@ def test_recovery_republishes_pending_items_of_a_stalled_job_only(project, fake_
     assert queued_messages(private_broker) == before + 1
     second.refresh_from_db()
     assert second.enqueued_at > long_ago
+
+
+def test_backend_registry_reuses_one_backend_per_model_and_reads_capabilities_without_loading(settings):
+    import torch
+
+    from generation.backends import backend_capabilities, clear_backends, get_backend
+    from generation.backends.transformers_backend import choose_device, choose_dtype
+
+    settings.CONCORD_BACKEND = "fake"
+    clear_backends()
+    assert get_backend() is get_backend() and get_backend("other") is not get_backend()
+    clear_backends()
+    assert backend_capabilities("transformers") == {"generate": True, "logprobs": True, "score": True}
+    settings.CONCORD_OPENAI_SUPPORTS_SCORE = False
+    assert backend_capabilities("openai")["score"] is False
+    assert choose_device("cpu") == "cpu" and choose_dtype("cpu") == torch.float32
+    assert choose_dtype("mps") == torch.float16
+    settings.CONCORD_MODEL_PATH = "/nowhere/SmolLM2"
+    with pytest.raises(Exception, match="model folder /nowhere/SmolLM2 not found: run `make model`"):
+        get_backend(backend="transformers")
