@@ -5,10 +5,11 @@ workers call them. Requests of one batch go out concurrently (at most
 ``concurrency`` at a time); 429 and 5xx answers and connection errors are retried
 with exponential backoff (honouring ``Retry-After``).
 
-``score`` uses ``/v1/completions`` with ``echo`` and ``logprobs`` (prompt
-log-probs, as vLLM returns them); it needs a text context, or a chat the server
-formats, and is only offered when ``CONCORD_OPENAI_SUPPORTS_SCORE`` says the server
-can do it.
+``score`` reads prompt log-probs: for a text context from ``/v1/completions`` with
+``echo`` and ``logprobs``; for a chat from ``/v1/chat/completions`` with vLLM's
+``prompt_logprobs`` and ``continue_final_message`` (the server applies the model's
+chat template). It is offered only when ``CONCORD_OPENAI_SUPPORTS_SCORE`` says the
+server can do it (vLLM).
 """
 from __future__ import annotations
 
@@ -137,15 +138,10 @@ class OpenAIBackend(Backend):
             return list(pool.map(lambda item: self._score_one(*item), items))
 
     def _score_one(self, context: Context, continuation: str) -> list[float]:
-        body: dict = {"model": self.model, "echo": True, "logprobs": 1, "max_tokens": 1, "temperature": 0}
-        if isinstance(context, str):
-            prefix = context
-            body["prompt"] = context + continuation
-        else:
-            raise CapabilityMissing(
-                "the openai backend scores a raw text context only; chat contexts need the "
-                "model's chat template, which the server does not expose"
-            )
+        if not isinstance(context, str):
+            return self._score_chat(context, continuation)
+        body = {"model": self.model, "prompt": context + continuation, "echo": True, "logprobs": 1,
+                "max_tokens": 1, "temperature": 0}
         data = self._post("/completions", body)
         try:
             logprobs = data["choices"][0]["logprobs"]
@@ -153,11 +149,38 @@ class OpenAIBackend(Backend):
             values = logprobs["token_logprobs"]
         except (KeyError, IndexError, TypeError) as error:
             raise BackendError(f"the server returned no prompt log-probs: {str(data)[:300]}") from error
-        end = len(prefix) + len(continuation)
-        picked = [v for offset, v in zip(offsets, values) if len(prefix) <= offset < end]
+        end = len(context) + len(continuation)
+        picked = [v for offset, v in zip(offsets, values) if len(context) <= offset < end]
         if any(v is None for v in picked):
             raise BackendError("the server returned no log-prob for a continuation token")
         return [float(v) for v in picked]
+
+    def _score_chat(self, context: list[dict], continuation: str) -> list[float]:
+        """vLLM's chat extension: the continuation is appended to (or becomes) the final
+        assistant message, the server applies the model's chat template and returns
+        ``prompt_logprobs``; the continuation's tokens are read from the end."""
+        messages = [dict(m) for m in context]
+        if messages[-1]["role"] == "assistant":
+            messages[-1]["content"] += continuation
+        else:
+            messages.append({"role": "assistant", "content": continuation})
+        body = {"model": self.model, "messages": messages, "max_tokens": 1, "temperature": 0, "prompt_logprobs": 0,
+                "continue_final_message": True, "add_generation_prompt": False}
+        entries = self._post("/chat/completions", body).get("prompt_logprobs")
+        if not entries:
+            raise BackendError("the server returned no prompt_logprobs for a chat (vLLM's extension is needed)")
+        text, values = "", []
+        for entry in reversed(entries):
+            if len(text) >= len(continuation) or not entry:
+                break
+            token = next(iter(entry.values()))  # with prompt_logprobs=0 only the prompt's own token
+            text = (token.get("decoded_token") or "") + text
+            values.insert(0, float(token["logprob"]))
+        if text != continuation:
+            raise BackendError(
+                f"the continuation {continuation!r} does not start on a token boundary (read {text!r})"
+            )
+        return values
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -61,6 +61,11 @@ class FakeOpenAIServer:
 
     @staticmethod
     def chat(body: dict) -> dict:
+        if "prompt_logprobs" in body:  # vLLM: one 'token' per character of the templated chat
+            prompt = "".join(f"<{m['role']}>{m['content']}" for m in body["messages"])
+            entries = [None] + [{str(ord(ch)): {"logprob": -0.1 if ch == "7" else -5.0, "decoded_token": ch}}
+                                for ch in prompt[1:]]
+            return {"choices": [{"message": {"role": "assistant", "content": "x"}}], "prompt_logprobs": entries}
         text = f"echo: {body['messages'][-1]['content']}"
         words = text.split()
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
@@ -140,8 +145,11 @@ def test_score_reads_the_continuations_prompt_logprobs_only(server):
     assert body["echo"] is True and body["prompt"] == "Score: 7/10"
     distribution = option_distribution(backend, "Score: ", tuple("123456789"), suffix="")
     assert distribution.best == "7" and distribution.probabilities[6] > 0.9
-    with pytest.raises(CapabilityMissing, match="raw text context"):
-        backend.score([{"role": "user", "content": "x"}], "7")
+    chat = [{"role": "user", "content": "Rate it."}, {"role": "assistant", "content": "Score: "}]
+    assert backend.score(chat, "7/10") == [-0.1, -5.0, -5.0, -5.0]
+    body = server.requests[-1]["body"]
+    assert body["messages"][-1] == {"role": "assistant", "content": "Score: 7/10"} and body["continue_final_message"]
+    assert option_distribution(backend, chat, tuple("123456789")).best == "7"
     with pytest.raises(CapabilityMissing, match="CONCORD_OPENAI_SUPPORTS_SCORE"):
         backend_for(server).score("Score: ", "7")
 
