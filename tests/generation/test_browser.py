@@ -21,6 +21,23 @@ def browser_page():
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield browser.new_page(viewport={"width": 1200, "height": 900})
         browser.close()
+    close_live_server_connections()
+
+
+def close_live_server_connections() -> None:
+    """The live server's request threads keep a database connection open between requests
+    (CONN_MAX_AGE); on PostgreSQL it would block dropping the test database at the end."""
+    import gc
+
+    from django.db import connection
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    for wrapper in [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o is not connection]:
+        wrapper.inc_thread_sharing()
+        try:
+            wrapper.close()
+        finally:
+            wrapper.dec_thread_sharing()
 
 
 def test_start_a_job_and_watch_it_finish(live_server, celery_worker, browser_page, project, member, settings):

@@ -47,12 +47,13 @@ def subprocess_env(settings) -> dict:
 
 def filesystem_broker(folder: Path) -> dict:
     """Create a filesystem broker's folders; returns its transport options."""
-    (folder / "queue").mkdir(parents=True, exist_ok=True)
-    (folder / "processed").mkdir(exist_ok=True)
+    for sub in ("queue", "processed", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }
 
