@@ -14,6 +14,8 @@ from . import selectors
 from .forms import JobStartForm
 from .jobs import JobStartError, job_cancel, job_retry_failed, job_start
 
+JOBS_PAGE_SIZE = 50
+
 # htmx stops polling when the answer has this status (the job has ended).
 STOP_POLLING = 286
 
@@ -42,7 +44,7 @@ def job_list(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "project": project,
         "role": role,
-        "jobs": selectors.project_jobs(project),
+        "jobs": selectors.project_jobs(project, limit=JOBS_PAGE_SIZE),
         "form": job_start_form(project) if role == Role.ADMIN else None,
     }
     return render(request, "generation/jobs.html", context)
