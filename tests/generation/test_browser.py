@@ -1,5 +1,4 @@
 """The project page in Chromium: start a job, watch it progress live, polling stops at the end."""
-import os
 
 import pytest
 
@@ -13,8 +12,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 @pytest.fixture
-def browser_page():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + Playwright's sync API
+def browser_page(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + Playwright's sync API
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -28,11 +27,15 @@ def close_live_server_connections() -> None:
     """The live server's request threads keep a database connection open between requests
     (CONN_MAX_AGE); on PostgreSQL it would block dropping the test database at the end."""
     import gc
+    import warnings
 
     from django.db import connection
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    for wrapper in [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o is not connection]:
+    with warnings.catch_warnings():  # isinstance() on every object wakes deprecated module attributes
+        warnings.simplefilter("ignore")
+        wrappers = [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o is not connection]
+    for wrapper in wrappers:
         wrapper.inc_thread_sharing()
         try:
             wrapper.close()
