@@ -38,3 +38,17 @@ def test_rerunning_adds_nothing_and_grouping_does_not_change_outputs(project, fa
     again.refresh_from_db()
     assert again.rows_created == {} and set(Response.objects.values_list("text", flat=True)) == texts
     assert Pair.objects.count() == 9
+
+
+def test_diverse_sampling_shows_earlier_samples_in_tagged_blocks(project, fake_backend, run_items):
+    PromptFactory(project=project, text="Suggest a name for a cat.")
+    fake_backend.script = ["Whiskers.", "Professor Paws.", "Nimbus."]
+    job = job_start(project=project, method="sample", params={"n": 3, "diverse": True, "pairing": "all"})
+    assert run_items(job) == ["done"]
+    first, second, third = (r.messages[-1]["content"] for r in fake_backend.requests)
+    assert first == "Suggest a name for a cat."
+    assert "substantively different" in second and "<answer id=1-0>\nWhiskers.\n</answer id=1-0>" in second
+    assert "Whiskers." in third and "Professor Paws." in third
+    calls = LLMCall.objects.filter(job=job).order_by("id")
+    assert [c.template_name for c in calls] == ["", "sample-diverse", "sample-diverse"]
+    assert Pair.objects.count() == 3
