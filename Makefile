@@ -39,6 +39,7 @@ migrate: install
 run: install model migrate
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(PY) manage.py setup_demo
+	$(PY) manage.py demo_jobs
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: install-test

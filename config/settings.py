@@ -227,6 +227,15 @@ CONCORD_OPENAI_TIMEOUT = env.float("CONCORD_OPENAI_TIMEOUT", default=120.0)
 CONCORD_OPENAI_MAX_RETRIES = env.int("CONCORD_OPENAI_MAX_RETRIES", default=4)
 CONCORD_OPENAI_CONCURRENCY = env.int("CONCORD_OPENAI_CONCURRENCY", default=8)
 CONCORD_EMBEDDING_MODEL = env("CONCORD_EMBEDDING_MODEL", default="")
+# Generation (docs/generation.md): the openai server returns prompt log-probs (vLLM),
+# rows per batch (empty: sized to the device), and the job-item recovery timings.
+CONCORD_OPENAI_SUPPORTS_SCORE = env.bool("CONCORD_OPENAI_SUPPORTS_SCORE", default=False)
+CONCORD_BATCH_SIZE = env.int("CONCORD_BATCH_SIZE", default=0) or None
+CONCORD_TORCH_THREADS = env.int("CONCORD_TORCH_THREADS", default=0) or None
+CONCORD_ITEM_STALE_SECONDS = env.float("CONCORD_ITEM_STALE_SECONDS", default=120.0)
+CONCORD_ITEM_PENDING_REQUEUE_SECONDS = env.float("CONCORD_ITEM_PENDING_REQUEUE_SECONDS", default=900.0)
+CONCORD_ITEM_MAX_ATTEMPTS = env.int("CONCORD_ITEM_MAX_ATTEMPTS", default=3)
+CONCORD_RECOVERY_INTERVAL = env.float("CONCORD_RECOVERY_INTERVAL", default=60.0)
 
 CONCORD_EXPORT_DIR = Path(env("CONCORD_EXPORT_DIR", default=str(VAR_DIR / "exports")))
 

@@ -15,6 +15,7 @@ from django.utils.text import slugify
 
 from .db import update_rows
 from .consensus import AIRecord, HumanRecord, pair_state
+from .hashing import pair_hash, prompt_hash, response_hash
 from .models import (
     Adjudication,
     Annotator,
@@ -26,7 +27,10 @@ from .models import (
     Membership,
     Pair,
     Project,
+    Prompt,
+    Response,
     Rubric,
+    Skill,
 )
 
 DEFAULT_JUDGES = [
@@ -469,3 +473,173 @@ def judgment_withdraw_human(*, judgment: Judgment, lease_restored: bool = False)
     if lease_restored:
         pair_lease_take(pair_id=judgment.pair_id)
     pairs_refresh(pair_ids=[judgment.pair_id])
+
+# --- issue 4: generation writes (prompts, responses, pairs, construction intents) ---
+# Called by generation jobs. Each is idempotent on the model's unique key, so a
+# retried or duplicated job item finds the row it made before instead of a second one.
+
+
+@transaction.atomic
+def prompt_add(
+    *,
+    project: Project,
+    text: str,
+    origin: str,
+    messages: list[dict] | None = None,
+    parent: Prompt | None = None,
+    metadata: dict | None = None,
+    category: str = "",
+    generation_job=None,
+) -> tuple[Prompt, bool]:
+    """A prompt made by a synthesis method; an existing prompt with the same content is returned as is."""
+    return Prompt.objects.get_or_create(
+        **{"project": project, "content_hash": prompt_hash(text, messages)},
+        defaults={
+            "text": text,
+            "messages": messages,
+            "origin": origin,
+            "parent": parent,
+            "metadata": metadata or {},
+            "category": category,
+            "generation_job": generation_job,
+        },
+    )
+
+
+@transaction.atomic
+def prompt_metadata_merge(*, prompt: Prompt, values: dict) -> Prompt:
+    """Merge keys into a prompt's metadata (the row is locked, so concurrent merges keep both)."""
+    locked = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    locked.metadata = {**(locked.metadata or {}), **values}
+    locked.save(update_fields=["metadata"])
+    prompt.metadata = locked.metadata
+    return prompt
+
+
+@transaction.atomic
+def response_add(
+    *,
+    prompt: Prompt,
+    text: str,
+    producer: str,
+    producer_kind: str = Response.ProducerKind.MODEL,
+    params: dict | None = None,
+    conditioning: dict | None = None,
+    n_tokens: int | None = None,
+    finish_reason: str = "",
+    llm_call=None,
+    parent_response: Response | None = None,
+    generation_job=None,
+) -> tuple[Response, bool]:
+    """A generated response; the same whitespace-normalised text on the same prompt is one response."""
+    return Response.objects.get_or_create(
+        **{"prompt": prompt, "content_hash": response_hash(text)},
+        defaults={
+            "text": text,
+            "producer": producer[:300],
+            "producer_kind": producer_kind,
+            "params": params or {},
+            "conditioning": conditioning or {},
+            "n_chars": len(text),
+            "n_tokens": n_tokens,
+            "finish_reason": finish_reason[:30],
+            "llm_call": llm_call,
+            "parent_response": parent_response,
+            "generation_job": generation_job,
+        },
+    )
+
+
+@transaction.atomic
+def pair_add(
+    *,
+    prompt: Prompt,
+    first: Response,
+    second: Response,
+    origin: str,
+    swap: bool,
+    metadata: dict | None = None,
+    generation_job=None,
+) -> tuple[Pair, bool]:
+    """A pair of two responses to one prompt. ``swap`` (a seeded coin) puts ``second``
+    in slot A, so A is never systematically the first or the stronger side. The pair
+    key is side-independent: (x, y) and (y, x) are one pair."""
+    if first.pk == second.pk:
+        raise ValueError("a pair needs two different responses")
+    a, b = (second, first) if swap else (first, second)
+    return Pair.objects.get_or_create(
+        **{
+            "project_id": prompt.project_id,
+            "content_hash": pair_hash(prompt.content_hash, first.content_hash, second.content_hash),
+        },
+        defaults={
+            "prompt": prompt,
+            "response_a": a,
+            "response_b": b,
+            "origin": origin,
+            "metadata": metadata or {},
+            "generation_job": generation_job,
+        },
+    )
+
+
+def judge_config_construction(*, project: Project, name: str, params: dict | None = None) -> JudgeConfig:
+    """The construction-intent judge of a generation method (e.g. ``rmboost-intent``):
+    its judgments are what the method aimed for, stored as AI, never as human."""
+    judge, _ = JudgeConfig.objects.get_or_create(
+        project=project,
+        name=name,
+        defaults={
+            "kind": JudgeConfig.Kind.CONSTRUCTION,
+            "method": JudgeConfig.Method.CONSTRUCTION,
+            "params": params or {},
+            "params_hash": params_hash(params or {}),
+        },
+    )
+    return judge
+
+
+@transaction.atomic
+def judgment_record_construction(
+    *,
+    pair: Pair,
+    judge_config: JudgeConfig,
+    verdict: int,
+    rationale: str = "",
+    runs: list | None = None,
+    llm_calls: Iterable = (),
+    generation_job=None,
+) -> tuple[Judgment, bool]:
+    """A construction intent as a Judgment (one per pair and judge config)."""
+    if not -2 <= verdict <= 2:
+        raise ValueError(f"verdict must be in -2..2, got {verdict}")
+    judgment, created = Judgment.objects.get_or_create(
+        **{"pair": pair, "judge_config": judge_config},
+        defaults={
+            "project_id": pair.project_id,
+            "is_human": False,
+            "verdict": verdict,
+            "rationale": rationale,
+            "runs": runs or [],
+            "mode": "",
+            "generation_job": generation_job,
+        },
+    )
+    if created:
+        judgment.llm_calls.add(*llm_calls)
+    return judgment, created
+
+
+@transaction.atomic
+def skill_add(*, project: Project, name: str, definition: str, source: str, source_prompts: Iterable = ()) -> tuple[Skill, bool]:
+    skill, created = Skill.objects.get_or_create(
+        project=project, name=name[:200], defaults={"definition": definition, "source": source[:50]}
+    )
+    skill.source_prompts.add(*source_prompts)
+    return skill, created
+
+
+def pairs_added(*, pair_ids: Iterable[int]) -> None:
+    """Hook called after a generation job item creates pairs (or construction judgments):
+    recompute their tiers and labels. The curation issue adds routing here."""
+    pairs_refresh(pair_ids=pair_ids)

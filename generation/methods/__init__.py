@@ -1,0 +1,13 @@
+"""Generation methods by their ``run_job --method`` name (methods.md §2)."""
+from .base import ItemContext, Method, Param, ParamError
+from .codeclm import CodecLM
+from .contrastive import ContrastiveFilter
+from .rmboost import RMBoost
+from .sample import Sample
+from .skillmix import SkillMix
+
+METHODS: dict[str, Method] = {
+    method.name: method for method in (Sample(), RMBoost(), CodecLM(), SkillMix(), ContrastiveFilter())
+}
+
+__all__ = ["METHODS", "ItemContext", "Method", "Param", "ParamError"]
