@@ -375,3 +375,23 @@ class RecoveryThread(threading.Thread):
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def job_start_for_api(*, project: Project, method: str, params: dict, user) -> GenerationJob:
+    """curation.job_service's ``start``: job_start with its errors as JobRejected."""
+    from curation.job_service import JobRejected
+
+    try:
+        return job_start(project=project, method=method, params=params, created_by=user)
+    except JobStartError as error:
+        field = "method" if str(error).startswith("unknown method") else "params"
+        raise JobRejected(str(error), field) from None
+
+
+def job_cancel_for_api(*, job: GenerationJob, user) -> GenerationJob:
+    """curation.job_service's ``cancel``."""
+    from curation.job_service import JobRejected
+
+    if job.is_finished:
+        raise JobRejected(f"the job has already ended ({job.state})", "state")
+    return job_cancel(job=job)

@@ -174,31 +174,30 @@ def test_jobs_list_status_and_the_generation_seam(world):
         (world.job.id, "sample", "queued", "admin")]
     assert client.get(url(world, f"jobs/{world.job.id}/")).json()["params"] == {"n": 4}
     assert client.get(url(world, "jobs/999999/")).status_code == 404
-    unavailable = client.post(url(world, "jobs/"), {"method": "sample"}, format="json")
-    assert unavailable.status_code == 409 and "has not registered its job service" in unavailable.json()["detail"]
 
-    # The contract the generation app fills in (curation/job_service.py).
-    def start(*, project, method, params, user):
-        if method != "sample":
-            raise job_service.JobRejected(f"unknown method {method!r}", "method")
-        return GenerationJob.objects.create(project=project, method=method, params=params, created_by=user)
-
-    def cancel(*, job, user):
-        GenerationJob.objects.filter(pk=job.pk).update(state="cancelled")
-        job.refresh_from_db()
-        return job
-
+    # Without a registered service (curation alone) starting a job is refused clearly.
     saved = list(job_service._registered)
-    job_service.register_job_service(start=start, cancel=cancel)
+    job_service._registered[:] = []
     try:
-        started = client.post(url(world, "jobs/"), {"method": "sample", "params": {"n": 2}}, format="json")
-        assert started.status_code == 201 and started.json()["params"] == {"n": 2}
-        rejected = client.post(url(world, "jobs/"), {"method": "nope"}, format="json")
-        assert rejected.json() == {"detail": "unknown method 'nope'", "field": "method"}
-        cancelled = client.post(url(world, f"jobs/{started.json()['id']}/cancel/"))
-        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        unavailable = client.post(url(world, "jobs/"), {"method": "sample"}, format="json")
+        assert unavailable.status_code == 409 and "has not registered its job service" in unavailable.json()["detail"]
     finally:
         job_service._registered[:] = saved
+
+    # The generation app's real service (registered in GenerationConfig.ready()).
+    started = client.post(url(world, "jobs/"), {"method": "sample", "params": {"n": 2}}, format="json")
+    assert started.status_code == 201, started.content
+    job = GenerationJob.objects.get(pk=started.json()["id"])
+    assert job.created_by == world.users["admin"] and job.params["n"] == 2 and job.items.exists()
+    rejected = client.post(url(world, "jobs/"), {"method": "nope"}, format="json")
+    assert rejected.status_code == 400 and rejected.json()["field"] == "method"
+    assert "unknown method 'nope'" in rejected.json()["detail"]
+    bad_param = client.post(url(world, "jobs/"), {"method": "sample", "params": {"n": "many"}}, format="json")
+    assert bad_param.status_code == 400 and bad_param.json()["field"] == "params"
+    cancelled = client.post(url(world, f"jobs/{job.id}/cancel/"))
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    again = client.post(url(world, f"jobs/{job.id}/cancel/"))
+    assert again.status_code == 400 and again.json()["field"] == "state"
 
 
 def test_token_authentication(world):
