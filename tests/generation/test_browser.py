@@ -1,4 +1,6 @@
-"""The project page in Chromium: start a job, watch it progress live, polling stops at the end."""
+"""The project page in Chromium: start a job, watch it progress live, polling stops at the end.
+
+Uses the shared Chromium of tests/support/browser.py (one sync Playwright per process)."""
 
 import pytest
 
@@ -6,42 +8,6 @@ from curation.models import GenerationJob, Membership
 from tests.factories import PromptFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + Playwright's sync API
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser.new_page(viewport={"width": 1200, "height": 900})
-        browser.close()
-    close_live_server_connections()
-
-
-def close_live_server_connections() -> None:
-    """The live server's request threads keep a database connection open between requests
-    (CONN_MAX_AGE); on PostgreSQL it would block dropping the test database at the end."""
-    import gc
-    import warnings
-
-    from django.db import connection
-    from django.db.backends.base.base import BaseDatabaseWrapper
-
-    with warnings.catch_warnings():  # isinstance() on every object wakes deprecated module attributes
-        warnings.simplefilter("ignore")
-        wrappers = [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o is not connection]
-    for wrapper in wrappers:
-        wrapper.inc_thread_sharing()
-        try:
-            wrapper.close()
-        finally:
-            wrapper.dec_thread_sharing()
-
 
 def test_start_a_job_and_watch_it_finish(live_server, celery_worker, browser_page, project, member, settings):
     settings.CONCORD_BACKEND = "fake"

@@ -58,6 +58,27 @@ def browser_page(browser, live_server):
     page.on("pageerror", lambda error: page.js_errors.append(error))
     yield page
     context.close()
+    close_live_server_connections()
+
+
+def close_live_server_connections() -> None:
+    """The live server's request threads keep a database connection open between requests
+    (CONN_MAX_AGE); on PostgreSQL it would block dropping the test database at the end."""
+    import gc
+    import warnings
+
+    from django.db import connection
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    with warnings.catch_warnings():  # isinstance() on every object wakes deprecated module attributes
+        warnings.simplefilter("ignore")
+        wrappers = [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o is not connection]
+    for wrapper in wrappers:
+        wrapper.inc_thread_sharing()
+        try:
+            wrapper.close()
+        finally:
+            wrapper.dec_thread_sharing()
 
 
 @pytest.fixture
