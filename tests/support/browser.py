@@ -70,9 +70,15 @@ def close_live_server_connections() -> None:
     from django.db import connection
     from django.db.backends.base.base import BaseDatabaseWrapper
 
+    def is_other_wrapper(candidate) -> bool:
+        try:
+            return isinstance(candidate, BaseDatabaseWrapper) and candidate is not connection
+        except ReferenceError:  # a dead weak proxy among gc's objects
+            return False
+
     with warnings.catch_warnings():  # isinstance() on every object wakes deprecated module attributes
         warnings.simplefilter("ignore")
-        wrappers = [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o is not connection]
+        wrappers = [o for o in gc.get_objects() if is_other_wrapper(o)]
     for wrapper in wrappers:
         wrapper.inc_thread_sharing()
         try:
