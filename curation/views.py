@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -75,8 +75,6 @@ def pair_detail(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
     try:
         pair, judgments = selectors.pair_detail(project=project, pair_id=pair_id, viewer=request.user, role=role)
     except Pair.DoesNotExist:
-        from django.http import Http404
-
         raise Http404("No such pair in this project.")
     context = {
         "project": project,
