@@ -49,3 +49,12 @@ def word_count(text: str) -> int:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def interval(bounds) -> str:
+    """A 95% interval as "0.49 – 0.55" (empty when there is none)."""
+    if not bounds:
+        return ""
+    low, high = bounds
+    return f"{low:.2f} – {high:.2f}"
