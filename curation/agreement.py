@@ -87,6 +87,36 @@ def human_ai_items(project: Project, *, include_assisted: bool = False) -> Query
     )
 
 
+def gold_pair() -> Q:
+    """The record's pair has a decisive known answer."""
+    return Q(pair__gold_verdict__isnull=False) & ~Q(pair__gold_verdict=0)
+
+
+def agrees_with_gold(field: str = "verdict") -> Q:
+    """The record's verdict has the sign of its pair's known answer (a tie never does)."""
+    return (Q(**{f"{field}__lt": 0}) & Q(pair__gold_verdict__lt=0)) | (
+        Q(**{f"{field}__gt": 0}) & Q(pair__gold_verdict__gt=0)
+    )
+
+
+def chose_longer(field: str = "verdict") -> Q:
+    """A decisive verdict for the response with more characters."""
+    return (Q(**{f"{field}__lt": 0}) & Q(pair__response_a__n_chars__gt=F("pair__response_b__n_chars"))) | (
+        Q(**{f"{field}__gt": 0}) & Q(pair__response_b__n_chars__gt=F("pair__response_a__n_chars"))
+    )
+
+
+def _pooled_agreement(
+    profiles: np.ndarray, multiplicities: np.ndarray, transform=metrics.three_way
+) -> tuple[float | None, float]:
+    """Pooled pairwise agreement of unit types, and the number of rater pairs."""
+    agreeing = pairs = 0.0
+    for profile, weight in zip(profiles, multiplicities):
+        a, p = metrics.pairwise_agreement(transform(profile))
+        agreeing, pairs = agreeing + weight * a, pairs + weight * p
+    return (agreeing / pairs if pairs else None), pairs
+
+
 def _longer_side() -> Case:
     """-1 when A is longer, 1 when B is longer, 0 for equal lengths."""
     return Case(
@@ -268,16 +298,9 @@ def unit_figures(profiles: np.ndarray, multiplicities: np.ndarray, scales: list[
     coincidence = np.tensordot(multiplicities, per_type, axes=1)
     alpha = {level: _round(metrics.krippendorff_alpha(coincidence, level=level)) for level in metrics.LEVELS}
 
-    def pooled(transform):
-        agreeing, pairs = 0.0, 0.0
-        for profile, weight in zip(profiles, multiplicities):
-            a, p = metrics.pairwise_agreement(transform(profile))
-            agreeing, pairs = agreeing + weight * a, pairs + weight * p
-        return (agreeing / pairs if pairs else None), pairs
-
-    three_way, _ = pooled(metrics.three_way)
-    exact, _ = pooled(lambda p: p)
-    no_ties, no_tie_pairs = pooled(metrics.without_ties)
+    three_way, _ = _pooled_agreement(profiles, multiplicities)
+    exact, _ = _pooled_agreement(profiles, multiplicities, transform=lambda p: p)
+    no_ties, no_tie_pairs = _pooled_agreement(profiles, multiplicities, transform=metrics.without_ties)
     raters = {int(p.sum()) for p in profiles}
     fleiss = None
     if len(raters) == 1:
@@ -345,9 +368,7 @@ def judge_stats(project: Project) -> dict[int, dict]:
     decisive_unequal = Q(verdict__isnull=False) & ~Q(verdict=0) & ~Q(
         pair__response_a__n_chars=F("pair__response_b__n_chars")
     )
-    longer_wins = (Q(verdict__lt=0) & Q(pair__response_a__n_chars__gt=F("pair__response_b__n_chars"))) | (
-        Q(verdict__gt=0) & Q(pair__response_b__n_chars__gt=F("pair__response_a__n_chars"))
-    )
+    longer_wins = chose_longer()
     rows = (
         ai_records(project)
         .values("judge_config_id")
@@ -375,9 +396,7 @@ def human_stats(project: Project) -> dict:
     decisive = Q(verdict__lt=0) | Q(verdict__gt=0)
     left = (Q(shown_order="ab") & Q(verdict__lt=0)) | (Q(shown_order="ba") & Q(verdict__gt=0))
     unequal = ~Q(pair__response_a__n_chars=F("pair__response_b__n_chars"))
-    longer_wins = (Q(verdict__lt=0) & Q(pair__response_a__n_chars__gt=F("pair__response_b__n_chars"))) | (
-        Q(verdict__gt=0) & Q(pair__response_b__n_chars__gt=F("pair__response_a__n_chars"))
-    )
+    longer_wins = chose_longer()
     row = human_records(project).aggregate(
         n=Count("id"),
         n_decisive_shown=Count("id", filter=decisive & Q(shown_order__in=["ab", "ba"])),
@@ -454,8 +473,7 @@ def human_ai(project: Project, *, intervals: bool = True) -> list[dict]:
 def judges_against_gold(project: Project) -> dict[int, dict]:
     """Accuracy of each AI judge on gold pairs with a non-tie label (AI tie = wrong),
     tie rate, parse failures and expected calibration error over 10 bins."""
-    gold = Q(pair__gold_verdict__isnull=False) & ~Q(pair__gold_verdict=0)
-    correct = (Q(verdict__lt=0) & Q(pair__gold_verdict__lt=0)) | (Q(verdict__gt=0) & Q(pair__gold_verdict__gt=0))
+    gold, correct = gold_pair(), agrees_with_gold()
     rows = (
         ai_records(project)
         .filter(gold)
@@ -499,10 +517,8 @@ def judges_against_gold(project: Project) -> dict[int, dict]:
 
 def annotators(project: Project) -> list[dict]:
     """Each annotator: throughput, accuracy on gold pairs, agreement with the rest."""
-    gold = Q(pair__gold_verdict__isnull=False) & ~Q(pair__gold_verdict=0)
-    correct = gold & (
-        (Q(verdict__lt=0) & Q(pair__gold_verdict__lt=0)) | (Q(verdict__gt=0) & Q(pair__gold_verdict__gt=0))
-    )
+    gold = gold_pair()
+    correct = gold & agrees_with_gold()
     rows = (
         human_records(project)
         .values("annotator_id")
@@ -544,8 +560,7 @@ def annotator_gold_answers(
     *, annotator_ids: Iterable[int], project_ids: Iterable[int]
 ) -> dict[tuple[int, int], tuple[int, int]]:
     """(project, annotator) → (gold answers, correct ones), for weighted consensus."""
-    gold = Q(pair__gold_verdict__isnull=False) & ~Q(pair__gold_verdict=0)
-    correct = (Q(verdict__lt=0) & Q(pair__gold_verdict__lt=0)) | (Q(verdict__gt=0) & Q(pair__gold_verdict__gt=0))
+    gold, correct = gold_pair(), agrees_with_gold()
     rows = (
         Judgment.objects.filter(
             gold, project_id__in=list(project_ids), annotator_id__in=list(annotator_ids), is_human=True,
@@ -562,11 +577,8 @@ def over_time(project: Project) -> dict:
     """Weekly 3-way percent agreement: human–human, and each judge against humans."""
     series: dict[str, list] = {"human_human": []}
     for week, (profiles, multiplicities, _) in sorted(human_unit_types(project, by="week").items()):
-        agreeing = pairs = 0.0
-        for profile, weight in zip(profiles, multiplicities):
-            a, p = metrics.pairwise_agreement(metrics.three_way(profile))
-            agreeing, pairs = agreeing + weight * a, pairs + weight * p
-        series["human_human"].append({"week": week, "value": _share(agreeing, pairs), "n": int(multiplicities.sum())})
+        value, _ = _pooled_agreement(profiles, multiplicities)
+        series["human_human"].append({"week": week, "value": _round(value), "n": int(multiplicities.sum())})
     names = judge_names(project)
     for (judge_id, week), cell in sorted(human_ai_confusions(project, by="week").items(), key=lambda item: item[0][1]):
         if judge_id not in names:
@@ -603,13 +615,10 @@ def by_category(project: Project) -> list[dict]:
         }
     for category, (profiles, multiplicities, _) in humans.items():
         row = rows.setdefault(category, {"category": category, "judges": {}, "human_human": None})
-        agreeing = pairs = 0.0
-        for profile, weight in zip(profiles, multiplicities):
-            a, p = metrics.pairwise_agreement(metrics.three_way(profile))
-            agreeing, pairs = agreeing + weight * a, pairs + weight * p
+        value, _ = _pooled_agreement(profiles, multiplicities)
         row["human_human"] = {
             "n": int(multiplicities.sum()),
-            "percent_agreement": _share(agreeing, pairs),
+            "percent_agreement": _round(value),
             "small": bool(multiplicities.sum() < SMALL_CELL),
         }
     return sorted(rows.values(), key=lambda row: row["category"])

@@ -60,12 +60,13 @@ def line_chart(
     series: dict[str, list[dict]],
     *,
     link: Callable[[str, str], str] | None = None,
+    colors: dict[str, str] | None = None,
     width: int = 720,
     height: int = 240,
     y_range: tuple[float, float] = (0.0, 1.0),
 ) -> LineChart | None:
     """series: name → [{"week", "value", "n"}]; ``link(name, week)`` gives each
-    point's link."""
+    point's link; ``colors[name]`` its line's colour (else the palette in order)."""
     weeks = sorted({point["week"] for points in series.values() for point in points if point["value"] is not None})
     if not weeks:
         return None
@@ -80,7 +81,7 @@ def line_chart(
 
     lines = []
     for i, (name, points) in enumerate(series.items()):
-        line = Line(name=name, color=PALETTE[i % len(PALETTE)])
+        line = Line(name=name, color=(colors or {}).get(name) or PALETTE[i % len(PALETTE)])
         for point in points:
             if point["value"] is None:
                 continue

@@ -14,6 +14,12 @@ from .models import AutoAcceptStratum, Pair, Project
 from .selectors import adjudication_queue, project_counts
 
 VALUE_LABELS = {-2: "A ≫", -1: "A", 0: "tie", 1: "B", 2: "B ≫"}
+HUMANS_COLOR = "#3e4c59"
+
+
+def judge_colors(names) -> dict[str, str]:
+    """One colour per judge, the same in every chart (judges sorted by name)."""
+    return {name: charts.PALETTE[i % len(charts.PALETTE)] for i, name in enumerate(sorted(names))}
 
 
 def pairs_url(project: Project, **filters) -> str:
@@ -92,25 +98,29 @@ def time_panel(project: Project) -> dict:
     series = agreement.over_time(project)
     named = {"humans with each other": series.pop("human_human")}
     judge_of = {"humans with each other": None}
-    for name, points in series.items():
-        named[f"{name} with humans"] = points
-        judge_of[f"{name} with humans"] = points[0]["judge_id"] if points else None
+    colors = {"humans with each other": HUMANS_COLOR}
+    for name, color in judge_colors(series).items():
+        named[f"{name} with humans"] = series[name]
+        judge_of[f"{name} with humans"] = series[name][0]["judge_id"] if series[name] else None
+        colors[f"{name} with humans"] = color
 
     def link(name: str, week: str) -> str:
         return pairs_url(project, judge=judge_of[name], week=week)
 
-    return {"chart": charts.line_chart(named, link=link)}
+    return {"chart": charts.line_chart(named, link=link, colors=colors)}
 
 
 def bias_panel(project: Project) -> dict:
     judges = agreement.human_ai(project, intervals=False)
     humans = agreement.human_stats(project)
+    colors = judge_colors(entry["judge"] for entry in judges)
     consistency = charts.bar_chart(
         [
             {
                 "label": entry["judge"],
                 "value": entry.get("position_consistency"),
                 "n": entry.get("n_position_known", 0),
+                "color": colors[entry["judge"]],
                 "href": pairs_url(project, judge=entry["judge_id"], inconsistent=1),
             }
             for entry in judges
@@ -121,22 +131,21 @@ def bias_panel(project: Project) -> dict:
             "label": "humans (all pairs)",
             "value": humans["longer_wins"],
             "n": humans["n_decisive_unequal"],
-            "color": charts.PALETTE[-1],
+            "color": HUMANS_COLOR,
             "href": pairs_url(project, longer_wins=1),
         }
     ]
-    for i, entry in enumerate(judges):
-        same = entry.get("longer_wins_same_items") or {}
+    for entry in judges:
         longer.append(
             {
                 "label": entry["judge"],
                 "value": entry.get("longer_wins"),
-                "n": entry["n_judgments"] if "n_judgments" in entry else 0,
-                "color": charts.PALETTE[i % len(charts.PALETTE)],
+                "n": entry.get("n_judgments", 0),
+                "color": colors[entry["judge"]],
                 "href": pairs_url(project, judge=entry["judge_id"], longer_wins=1),
             }
         )
-        entry["gap"] = same.get("gap")
+        entry["gap"] = (entry.get("longer_wins_same_items") or {}).get("gap")
     return {
         "consistency": consistency,
         "longer": charts.bar_chart(longer, reference=0.5, reference_label="50%"),

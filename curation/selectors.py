@@ -14,7 +14,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Greatest, Sign, TruncDate, TruncWeek
 
-from .agreement import ai_records, human_ai_items, human_records
+from .agreement import agrees_with_gold, ai_records, chose_longer, human_ai_items, human_records
 from .models import Adjudication, Judgment, Pair, Project, Prompt
 from .permissions import Role, role_at_least
 
@@ -135,7 +135,7 @@ def adjudication_page(
             "id", "pair_id", "is_human", "verdict", "strength_known", "confidence", "rationale", "parse_ok",
             "annotator__name", "judge_config__name", "judge_config__kind",
         )
-        .order_by("is_human", "id")
+        .order_by("-is_human", "id")
     )
     queryset = (
         adjudication_queue(project)
@@ -152,18 +152,6 @@ def adjudication_page(
 
 def adjudications_of(pair: Pair) -> QuerySet[Adjudication]:
     return Adjudication.objects.filter(pair=pair).select_related("reviewer").order_by("-created_at", "-id")
-
-
-def _sign_matches_gold(field: str) -> Q:
-    return (Q(**{f"{field}__lt": 0}) & Q(pair__gold_verdict__lt=0)) | (
-        Q(**{f"{field}__gt": 0}) & Q(pair__gold_verdict__gt=0)
-    )
-
-
-def _longer_wins(field: str = "verdict") -> Q:
-    return (Q(**{f"{field}__lt": 0}) & Q(pair__response_a__n_chars__gt=F("pair__response_b__n_chars"))) | (
-        Q(**{f"{field}__gt": 0}) & Q(pair__response_b__n_chars__gt=F("pair__response_a__n_chars"))
-    )
 
 
 def pair_conditions(project: Project, data: dict) -> list[Q]:
@@ -202,22 +190,22 @@ def pair_conditions(project: Project, data: dict) -> list[Q]:
     if judge:
         theirs = Judgment.objects.filter(pair=OuterRef("pk"), judge_config_id=judge)
         if data.get("wrong"):
-            theirs = theirs.filter(parse_ok=True, verdict__isnull=False).exclude(_sign_matches_gold("verdict"))
+            theirs = theirs.filter(parse_ok=True, verdict__isnull=False).exclude(agrees_with_gold())
             conditions.append(Q(gold_verdict__isnull=False) & ~Q(gold_verdict=0))
         if data.get("inconsistent"):
             theirs = theirs.filter(position_consistent=False)
         if data.get("longer_wins"):
-            theirs = theirs.filter(_longer_wins())
+            theirs = theirs.filter(chose_longer())
         conditions.append(Exists(theirs))
     if annotator or (data.get("longer_wins") and not judge):
         theirs = human_records(project).filter(pair=OuterRef("pk"))
         if annotator:
             theirs = theirs.filter(annotator_id=annotator)
         if annotator and data.get("wrong"):
-            theirs = theirs.exclude(_sign_matches_gold("verdict"))
+            theirs = theirs.exclude(agrees_with_gold())
             conditions.append(Q(gold_verdict__isnull=False) & ~Q(gold_verdict=0))
         if data.get("longer_wins") and not judge:
-            theirs = theirs.filter(_longer_wins())
+            theirs = theirs.filter(chose_longer())
         conditions.append(Exists(theirs))
     if data.get("gold"):
         conditions.append(Q(gold_verdict__isnull=False))

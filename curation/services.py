@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from . import metrics
 from .agreement import annotator_gold_answers, stratum_unit_types
 from .db import update_rows
+from .selectors import adjudication_queue
 from .routing import PairEvidence, gold_pairs_per_category, in_audit_sample, pair_evidence, routing_score, routing_weights
 from .consensus import AIRecord, HumanRecord, annotator_weight, pair_state, status_after_refresh
 from .models import (
@@ -362,6 +363,7 @@ def adjudication_record(
     return adjudication
 
 
+@transaction.atomic
 def auto_accept_strata_decide(*, project: Project) -> set[str]:
     """Measure every (AI judge × prompt category) stratum against humans and decide
     which are auto-accepted (methods.md §4.3); returns the categories whose set of
@@ -452,6 +454,10 @@ def pairs_route(*, project: Project) -> RoutingSummary:
     already in progress — judged or leased — keep their place and count against it) and
     the rest are ``open``; unverified pairs with all their human judgments are ``open``
     (they await adjudication). Work is chunked: a fixed number of queries per 2,000 pairs.
+
+    Deliberately not one transaction: a round over a million pairs would hold row
+    locks the annotation queue needs for minutes. Each chunk is written consistently,
+    and a round interrupted half-way is completed by the next one.
     """
     summary = RoutingSummary()
     changed = auto_accept_strata_decide(project=project)
@@ -513,9 +519,7 @@ def pairs_route(*, project: Project) -> RoutingSummary:
     counts = dict(pairs.values_list("status").annotate(n=models.Count("id")).values_list("status", "n"))
     summary.routed = counts.get(Pair.Status.ROUTED, 0)
     summary.accepted = counts.get(Pair.Status.ACCEPTED, 0)
-    summary.awaiting_adjudication = pairs.filter(
-        status=Pair.Status.OPEN, tier=Pair.Tier.UNVERIFIED, n_human_judgments__gte=overlap
-    ).count()
+    summary.awaiting_adjudication = adjudication_queue(project).count()
     return summary
 
 
@@ -531,9 +535,9 @@ def _fill_budget(project: Project, heap: list[tuple[float, int]], places: int) -
     candidates = candidates.exclude(in_progress)
     best = heapq.nlargest(places, heap)
     if not best:
-        candidates.filter(status=Pair.Status.ROUTED).update(status=Pair.Status.OPEN)
+        candidates.exclude(status=Pair.Status.OPEN).update(status=Pair.Status.OPEN)
         return
     last_score, last_negative_id = best[-1]
     admitted = models.Q(routing_score__gt=last_score) | models.Q(routing_score=last_score, id__lte=-last_negative_id)
     candidates.filter(admitted).exclude(status=Pair.Status.ROUTED).update(status=Pair.Status.ROUTED)
-    candidates.exclude(admitted).filter(status=Pair.Status.ROUTED).update(status=Pair.Status.OPEN)
+    candidates.exclude(admitted).exclude(status=Pair.Status.OPEN).update(status=Pair.Status.OPEN)

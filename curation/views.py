@@ -16,6 +16,7 @@ from .forms import AdjudicationForm, ImportForm, MemberForm, PairFilterForm, Pro
 from .importers import RecordError, dataset_import, source_name
 from .models import Adjudication, Annotator, JudgeConfig, Membership, Pair
 from .permissions import Role, project_for, role_at_least, visible_projects
+from .templatetags.concord import VERDICT_LABELS
 
 
 @login_required
@@ -168,8 +169,8 @@ def _describe_filters(project, filters: list[tuple[str, object]]) -> list[str]:
     words = {
         "judge": f"judge {judge.name if judge else '(unknown)'}",
         "annotator": f"annotator {annotator.name if annotator else '(unknown)'}",
-        "human": f"human verdict {names.get('human')}",
-        "ai": f"AI verdict {names.get('ai')}",
+        "human": f"human verdict {VERDICT_LABELS.get(names.get('human'), '')}",
+        "ai": f"AI verdict {VERDICT_LABELS.get(names.get('ai'), '')}",
         "gold": "gold pairs",
         "wrong": "answered gold wrong",
         "inconsistent": "position-inconsistent",

@@ -121,7 +121,7 @@ def test_figures_on_the_panels(client, member, project, data):
     categories = dashboard(client, project, "categories").content.decode()
     assert "maths" in categories and "(none)" in categories and "small-n" in categories
     summary = dashboard(client, project, "summary").content.decode()
-    assert "awaiting adjudication" in summary
+    assert "to adjudicate" in summary
 
 
 def test_judge_names_are_escaped(client, member, project, build):

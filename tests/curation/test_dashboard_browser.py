@@ -1,5 +1,6 @@
 """The dashboard and the adjudication queue in a real browser (Debian Chromium)."""
 import pytest
+from django.db import connections
 
 from curation.models import Adjudication, Membership, Pair
 from tests.factories import MembershipFactory, UserFactory
@@ -20,6 +21,9 @@ def browser_page(monkeypatch):
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         yield page
         browser.close()
+        # ORM calls made while Playwright's loop runs use their own (context-local)
+        # connections: close them, or PostgreSQL keeps a session on the test database.
+        connections.close_all()
 
 
 def log_in(page, live_server, project):
@@ -38,9 +42,9 @@ def test_dashboard_panels_load_and_a_cell_leads_to_its_pairs(browser_page, live_
     build(humans=[-1, -1, -1], ai={"judge-x": -1})
     log_in(browser_page, live_server, project)
     browser_page.goto(f"{live_server.url}/projects/{project.slug}/dashboard/")
-    browser_page.wait_for_selector("table.confusion")
-    browser_page.wait_for_selector("#bias svg rect")
-    browser_page.wait_for_selector("#over-time svg circle")
+    for selector in ("#curation-summary-stats", "table.confusion", "#bias svg rect", "#over-time svg circle",
+                     "#annotators", "#categories", "#strata"):
+        browser_page.wait_for_selector(selector)
     assert browser_page.locator("#annotators tbody tr").count() == 3
     # Row B (human +1), column A (AI −1): three records, all on the flipped pair.
     cell = browser_page.locator("table.confusion a[href*='human=1&ai=-1']")
@@ -49,6 +53,7 @@ def test_dashboard_panels_load_and_a_cell_leads_to_its_pairs(browser_page, live_
     browser_page.wait_for_selector("text=Filtered by judge judge-x")
     links = browser_page.locator("table.table tbody td:first-child a")
     assert links.count() == 1 and links.first.inner_text() == str(flipped.id)
+    browser_page.wait_for_load_state("networkidle")
 
 
 def test_adjudicating_in_the_queue_swaps_the_item(browser_page, live_server, project, build):
@@ -65,4 +70,5 @@ def test_adjudicating_in_the_queue_swaps_the_item(browser_page, live_server, pro
     browser_page.locator(f"#queue-{pair.id} textarea").fill("Both answers are equally good.")
     browser_page.locator(f"#queue-{pair.id} button[type=submit]").click()
     browser_page.wait_for_selector(f"#queue-{pair.id} .decided")
+    browser_page.wait_for_load_state("networkidle")
     assert (Pair.objects.get(pk=pair.pk).tier, Adjudication.objects.get().note) == ("gold", "Both answers are equally good.")

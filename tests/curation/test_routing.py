@@ -189,3 +189,42 @@ def test_import_routes_the_new_pairs(project, tmp_path):
     call_command("import_dataset", str(path), "--project", project.slug, "--no-progress", stdout=StringIO(), stderr=err)
     assert "3 routed to humans" in err.getvalue()
     assert Pair.objects.filter(project=project, status="routed").count() == 3
+
+
+@pytest.mark.django_db
+def test_the_category_a_judge_gets_wrong_reaches_humans_first(project, build):
+    """methods.md §2.11: with a judge unsure and inconsistent on one category, that
+    category's pairs take the human budget."""
+    project.human_budget = 10
+    project.save()
+    for i in range(20):
+        build(ai={"j": {"verdict": -2, "confidence": 0.95}, "k": {"verdict": -1, "confidence": 0.9}}, category="easy")
+        build(
+            ai={"j": {"verdict": 1, "confidence": 0.55, "position_consistent": i % 2 == 0}, "k": {"verdict": -1, "confidence": 0.6}},
+            category="hard",
+        )
+    pairs_route(project=project)
+    routed = Pair.objects.filter(status="routed")
+    assert routed.count() == 10
+    assert set(routed.values_list("prompt__category", flat=True)) == {"hard"}
+    assert set(Pair.objects.filter(prompt__category="easy").values_list("tier", "status").distinct()) == {("silver", "accepted")}
+
+
+@pytest.mark.django_db
+def test_upload_queues_a_routing_round(client, member, project, tmp_path, django_capture_on_commit_callbacks):
+    import json
+
+    from django.urls import reverse
+
+    from curation.tasks import route_pairs
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"prompt": "Q?", "response_a": "a", "response_b": "b"}) + "\n")
+    client.force_login(member("admin"))
+    route_pairs.app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True), path.open("rb") as handle:
+            client.post(reverse("curation:project_import", args=[project.slug]), {"file": handle, "format": "auto"})
+    finally:
+        route_pairs.app.conf.task_always_eager = False
+    assert Pair.objects.get(project=project).status == "routed"
