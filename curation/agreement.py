@@ -16,17 +16,35 @@ Which records count:
 """
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 import numpy as np
-from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Cast, Greatest, Least, Sign, TruncWeek
+from django.db import connection, transaction
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Cast, Least, Sign, TruncWeek
 
 from . import metrics
 from .models import Annotator, JudgeConfig, Judgment, Pair, Project
 
 N_VALUES = len(metrics.VALUES)
 SMALL_CELL = 30  # breakdown cells with fewer items are shown greyed
+
+
+@contextmanager
+def aggregate_session():
+    """Run the enclosed aggregate queries with settings suited to them.
+
+    On PostgreSQL, JIT compilation costs 0.4–1.5 s per query here while the queries
+    themselves take a fraction of that, and the default 4 MB of ``work_mem`` makes
+    grouping spill to disk; both are set for this transaction only (``SET LOCAL``).
+    Elsewhere this is a plain transaction.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        yield
 
 
 def _index(value: int) -> int:
@@ -68,9 +86,13 @@ def _value(field: str, both_strength: Q) -> Case:
 
 def human_ai_items(project: Project, *, include_assisted: bool = False) -> QuerySet[Judgment]:
     """Each first human record joined with every parsed AI judgment on its pair,
-    annotated with ``judge``, ``h`` and ``a`` (values on the comparison's scale) and
-    ``five_level`` (1 when both sides have strength)."""
-    both = Q(strength_known=True) & Q(pair__judgments__strength_known=True)
+    annotated with ``judge``, ``h`` and ``a`` (values on the comparison's scale: the
+    3-way sign when the AI judgment or any human record on the pair lacks strength).
+    For filters (the pairs behind a figure); the figures aggregate per pair instead."""
+    three_way_humans = human_records(project, include_assisted=include_assisted).filter(
+        pair=OuterRef("pair"), strength_known=False
+    )
+    both = Q(pair__judgments__strength_known=True) & Q(three_way_pair=False)
     return (
         human_records(project, include_assisted=include_assisted)
         .filter(
@@ -78,11 +100,11 @@ def human_ai_items(project: Project, *, include_assisted: bool = False) -> Query
             pair__judgments__parse_ok=True,
             pair__judgments__verdict__isnull=False,
         )
+        .annotate(three_way_pair=Exists(three_way_humans))
         .annotate(
             judge=F("pair__judgments__judge_config_id"),
             h=_value("verdict", both),
             a=_value("pair__judgments__verdict", both),
-            five_level=Case(When(both, then=Value(1)), default=Value(0), output_field=IntegerField()),
         )
     )
 
@@ -142,81 +164,120 @@ def _regroup(inner: QuerySet, columns: list[str]) -> list[tuple]:
 VALUE_COLUMNS = [f"c{i}" for i in range(N_VALUES)]
 
 
+def human_pair_counts(project: Project, *, include_assisted: bool = True, key=None) -> QuerySet:
+    """Per pair, in one GROUP BY: how many first human records gave each value
+    (columns c0..c4 for s = −2..2), ``m`` records in all, ``three`` = 1 when any of
+    them lacks strength (then the whole pair is compared on the 3-way sign), and an
+    optional group ``key`` (a category, a week, which side is longer)."""
+    counts = {
+        column: Count("id", filter=Q(verdict=value)) for column, value in zip(VALUE_COLUMNS, metrics.VALUES)
+    }
+    return (
+        human_records(project, include_assisted=include_assisted)
+        .values("pair_id")
+        .annotate(
+            **({"key": key} if key is not None else {}),
+            m=Count("id"),
+            three=Max(Case(When(strength_known=False, then=Value(1)), default=Value(0), output_field=IntegerField())),
+            **counts,
+        )
+    )
+
+
+GROUP_KEYS = {
+    "category": lambda: F("pair__prompt__category"),
+    "week": lambda: TruncWeek(Max("created_at")),  # the week of the pair's last human record
+    "longer": lambda: _longer_side(),
+}
+
+
+def _group_key(by: str | None, value):
+    return _week_key(value) if by == "week" else value
+
+
 def human_unit_types(project: Project, *, by: str | None = None) -> dict:
     """Human–human units (pairs with ≥ 2 first human records) as unit types: for each
     group key, an array of per-unit value counts (one row per distinct profile) and
     how many units share it. ``by``: None, ``category`` or ``week``."""
-    counts = {
-        column: Count("id", filter=Q(verdict=value)) for column, value in zip(VALUE_COLUMNS, metrics.VALUES)
-    }
-    group = {}
-    if by == "category":
-        group = {"key": F("pair__prompt__category")}
-    inner = (
-        human_records(project)
-        .values("pair_id")
-        .annotate(
-            **group,
-            m=Count("id"),
-            three=Max(Case(When(strength_known=False, then=Value(1)), default=Value(0), output_field=IntegerField())),
-            **({"key": TruncWeek(Max("created_at"))} if by == "week" else {}),
-            **counts,
-        )
-        .filter(m__gte=2)
-    )
-    key_columns = ["key"] if by else []
-    rows = _regroup(inner, key_columns + ["three"] + VALUE_COLUMNS)
+    key = GROUP_KEYS[by]() if by else None
+    inner = human_pair_counts(project, key=key).filter(m__gte=2)
+    rows = _regroup(inner, (["key"] if by else []) + ["three"] + VALUE_COLUMNS)
     grouped: dict = defaultdict(lambda: ([], [], []))
     for row in rows:
-        key = (_week_key(row[0]) if by == "week" else row[0]) if by else None
-        row = row[1:] if by else row
-        three, *profile, n = row
-        profiles, multiplicities, scales = grouped[key]
-        profile_counts = metrics.three_way(profile) if three else np.asarray(profile, dtype=float)
-        profiles.append(profile_counts)
+        group = _group_key(by, row[0]) if by else None
+        three, *profile, n = row[1:] if by else row
+        profiles, multiplicities, scales = grouped[group]
+        profiles.append(metrics.three_way(profile) if three else np.asarray(profile, dtype=float))
         multiplicities.append(n)
         scales.append(3 if three else 5)
     return {
-        key: (np.array(profiles), np.array(multiplicities, dtype=float), scales)
-        for key, (profiles, multiplicities, scales) in grouped.items()
+        group: (np.array(profiles), np.array(multiplicities, dtype=float), scales)
+        for group, (profiles, multiplicities, scales) in grouped.items()
     }
+
+
+def _ai_join(inner: QuerySet, select: str) -> tuple[str, list]:
+    """SQL joining per-pair human counts (``inner``, alias h) with every parsed verdict
+    of an AI judge on the same pair (alias a): one row per pair and judge, not one per
+    human record, before any grouping."""
+    sql, params = inner.query.sql_with_params()
+    judgment = connection.ops.quote_name(Judgment._meta.db_table)
+    config = connection.ops.quote_name(JudgeConfig._meta.db_table)
+    query = (
+        f"SELECT {select} FROM ({sql}) h "
+        f"JOIN {judgment} a ON a.pair_id = h.pair_id "
+        f"JOIN {config} jc ON jc.id = a.judge_config_id "
+        f"WHERE jc.kind = %s AND a.parse_ok AND a.verdict IS NOT NULL"
+    )
+    return query, [*params, JudgeConfig.Kind.AI]
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def human_ai_confusions(project: Project, *, by: str | None = None) -> dict:
     """Human (rows) × AI (columns) count matrices on VALUES, per judge and group key
-    (``by``: None, ``category`` or ``week``).
+    (``by``: None, ``category``, ``week``, or ``longer`` for the length-bias split).
 
-    Returns {(judge_id, key): {"matrix": 5×5, "five_level": n, "lengths": 3×5×5}}, where
-    ``lengths[side + 1]`` splits the matrix by which response is longer (side −1 = A,
-    0 = equal, 1 = B), for the length-bias figures on the same items.
+    Returns {(judge_id, key): {"matrix": 5×5, "five_level": n, "lengths": 3×5×5}};
+    with ``by = "longer"`` the key is None and ``lengths[side + 1]`` splits the matrix by
+    which response is longer (side −1 = A, 0 = equal, 1 = B). Items are first human
+    records (not assisted) against each AI judge's verdict on the same pair.
     """
-    items = human_ai_items(project)
-    group: dict = {}
-    if by == "category":
-        group = {"key": F("pair__prompt__category")}
-    elif by == "week":
-        group = {"key": TruncWeek(Greatest("created_at", "pair__judgments__created_at"))}
-    if by is None:
-        group = {"longer": _longer_side()}
-    rows = items.annotate(**group).values("judge", "h", "a", "five_level", *group).annotate(n=Count("*")).order_by()
+    key = GROUP_KEYS[by]() if by else None
+    inner = human_pair_counts(project, include_assisted=False, key=key)
+    sums = ", ".join(f"SUM(h.{column})" for column in VALUE_COLUMNS)
+    columns = "a.judge_config_id, a.verdict, a.strength_known, h.three" + (", h.key" if by else "")
+    sql, params = _ai_join(inner, f"{columns}, {sums}")
     result: dict = defaultdict(
         lambda: {"matrix": np.zeros((N_VALUES, N_VALUES)), "five_level": 0, "lengths": np.zeros((3, N_VALUES, N_VALUES))}
     )
-    for row in rows:
-        key = row.get("key")
-        if by == "week":
-            key = _week_key(key)
-        cell = result[(row["judge"], key)]
-        cell["matrix"][_index(row["h"]), _index(row["a"])] += row["n"]
-        cell["five_level"] += row["n"] if row["five_level"] else 0
-        if "longer" in row:
-            cell["lengths"][row["longer"] + 1, _index(row["h"]), _index(row["a"])] += row["n"]
+    for row in _fetch(f"{sql} GROUP BY {columns}", params):
+        judge_id, ai_verdict, ai_strength, three = row[:4]
+        group = row[4] if by else None
+        humans = np.asarray(row[5:] if by else row[4:], dtype=float)
+        five_level = bool(ai_strength) and not three
+        if five_level:
+            column = _index(ai_verdict)
+        else:
+            humans, column = metrics.three_way(humans), _index((ai_verdict > 0) - (ai_verdict < 0))
+        cell = result[(judge_id, _group_key(by, group) if by in ("category", "week") else None)]
+        cell["matrix"][:, column] += humans
+        cell["five_level"] += int(humans.sum()) if five_level else 0
+        if by == "longer":
+            cell["lengths"][group + 1, :, column] += humans
     return dict(result)
 
 
 def aspect_confusions(project: Project) -> dict:
     """Per aspect and judge, human × AI matrices of per-aspect verdicts (−2..2)."""
     result: dict = {}
+    with_aspects = Judgment.objects.filter(project=project).exclude(aspects={})
+    if not (with_aspects.filter(is_human=True).exists() and with_aspects.filter(is_human=False).exists()):
+        return result  # nobody scored aspects: spare one join per aspect
     for aspect in project.aspects or []:
         human_field, ai_field = f"aspects__{aspect}", f"pair__judgments__aspects__{aspect}"
         rows = (
@@ -234,25 +295,27 @@ def aspect_confusions(project: Project) -> dict:
 
 
 def annotator_confusions(project: Project) -> dict[int, np.ndarray]:
-    """Each annotator (rows) against every other annotator's record on the same pairs."""
-    both = Q(strength_known=True) & Q(pair__judgments__strength_known=True)
-    rows = (
-        human_records(project)
-        .filter(
-            pair__judgments__is_human=True,
-            pair__judgments__is_revision=False,
-            pair__judgments__verdict__isnull=False,
-        )
-        .annotate(other=F("pair__judgments__annotator_id"))
-        .filter(~Q(other=F("annotator_id")))
-        .annotate(h=_value("verdict", both), o=_value("pair__judgments__verdict", both))
-        .values("annotator_id", "h", "o")
-        .annotate(n=Count("*"))
-        .order_by()
+    """Each annotator (rows) against every other annotator's record on the same pairs:
+    per-pair counts joined back to each record, minus the record itself."""
+    inner = human_pair_counts(project)
+    sql, params = inner.query.sql_with_params()
+    judgment = connection.ops.quote_name(Judgment._meta.db_table)
+    sums = ", ".join(f"SUM(h.{column})" for column in VALUE_COLUMNS)
+    query = (
+        f"SELECT j.annotator_id, j.verdict, h.three, COUNT(*), {sums} FROM ({sql}) h "
+        f"JOIN {judgment} j ON j.pair_id = h.pair_id "
+        f"WHERE j.project_id = %s AND j.is_human AND NOT j.is_revision AND j.verdict IS NOT NULL "
+        f"GROUP BY j.annotator_id, j.verdict, h.three"
     )
+    rows = _fetch(query, [*params, project.id])
     result: dict[int, np.ndarray] = defaultdict(lambda: np.zeros((N_VALUES, N_VALUES)))
-    for row in rows:
-        result[row["annotator_id"]][_index(row["h"]), _index(row["o"])] += row["n"]
+    for annotator_id, verdict, three, n, *counts in rows:
+        others = np.asarray(counts, dtype=float)
+        others[_index(verdict)] -= n  # the record itself
+        row = _index(verdict)
+        if three:
+            others, row = metrics.three_way(others), _index((verdict > 0) - (verdict < 0))
+        result[annotator_id][row] += others
     return dict(result)
 
 
@@ -362,13 +425,16 @@ def judge_names(project: Project) -> dict[int, dict]:
     }
 
 
-def judge_stats(project: Project) -> dict[int, dict]:
+def judge_stats(project: Project, *, lengths: bool = True) -> dict[int, dict]:
     """Per AI judge: counts, unparsed, ties, position consistency, length rule and
-    longer-wins over all its judgments (one GROUP BY)."""
+    (with ``lengths``) longer-wins over all its judgments (one GROUP BY)."""
     decisive_unequal = Q(verdict__isnull=False) & ~Q(verdict=0) & ~Q(
         pair__response_a__n_chars=F("pair__response_b__n_chars")
     )
-    longer_wins = chose_longer()
+    length_counts = {
+        "n_decisive_unequal": Count("id", filter=decisive_unequal),
+        "n_longer_wins": Count("id", filter=decisive_unequal & chose_longer()),
+    }
     rows = (
         ai_records(project)
         .values("judge_config_id")
@@ -379,8 +445,7 @@ def judge_stats(project: Project) -> dict[int, dict]:
             n_consistency_known=Count("id", filter=Q(position_consistent__isnull=False)),
             n_consistent=Count("id", filter=Q(position_consistent=True)),
             n_length_rule=Count("id", filter=Q(length_rule_applied=True)),
-            n_decisive_unequal=Count("id", filter=decisive_unequal),
-            n_longer_wins=Count("id", filter=decisive_unequal & longer_wins),
+            **(length_counts if lengths else {}),
         )
         .order_by()
     )
@@ -422,13 +487,14 @@ def _longer_wins_on_items(lengths: np.ndarray) -> dict:
     return result
 
 
-def human_ai(project: Project, *, intervals: bool = True) -> list[dict]:
+def human_ai(project: Project, *, intervals: bool = True, lengths: bool = True) -> list[dict]:
     """One entry per AI judge: figures against first human records, with the
-    confusion matrix, length bias on the same items, position consistency and
-    the unparsed count."""
+    confusion matrix, position consistency and the unparsed count; with ``lengths``
+    also length bias (over all its verdicts, and against humans on the same items),
+    which costs joins with the responses."""
     names = judge_names(project)
-    confusions = human_ai_confusions(project)
-    stats = judge_stats(project)
+    confusions = human_ai_confusions(project, by="longer" if lengths else None)
+    stats = judge_stats(project, lengths=lengths)
     entries = []
     for judge_id, info in sorted(names.items(), key=lambda item: item[1]["name"]):
         stat = stats.get(judge_id)
@@ -456,9 +522,10 @@ def human_ai(project: Project, *, intervals: bool = True) -> list[dict]:
                 position_consistency=_share(stat["n_consistent"], stat["n_consistency_known"]),
                 n_position_known=stat["n_consistency_known"],
                 length_rule_rate=_share(stat["n_length_rule"], stat["n_judgments"] - stat["n_unparsed"]),
-                longer_wins=_share(stat["n_longer_wins"], stat["n_decisive_unequal"]),
             )
-        if cell:
+        if stat and lengths:
+            entry["longer_wins"] = _share(stat["n_longer_wins"], stat["n_decisive_unequal"])
+        if cell and lengths:
             same = _longer_wins_on_items(cell["lengths"])
             judge_lw, human_lw = _share(*same["judge"]), _share(*same["human"])
             entry["longer_wins_same_items"] = {
@@ -628,20 +695,20 @@ def stratum_unit_types(project: Project) -> dict[tuple[int, str], tuple[np.ndarr
     """Evidence for auto-accept: per (AI judge, prompt category), pairs as unit types
     (agreeing comparisons, comparisons) where a comparison is a first human record
     against the judge's verdict with neither a tie, and how many pairs share each."""
-    agree = (Q(h__lt=0) & Q(a__lt=0)) | (Q(h__gt=0) & Q(a__gt=0))
-    decisive = ~Q(h=0) & ~Q(a=0)
-    inner = (
-        human_ai_items(project)
-        .values("pair_id", "judge")
-        .annotate(
-            category=F("pair__prompt__category"),
-            agree=Count("id", filter=agree),
-            total=Count("id", filter=decisive),
-        )
-        .filter(total__gt=0)
+    inner = human_pair_counts(project, include_assisted=False, key=GROUP_KEYS["category"]())
+    units = (
+        "a.judge_config_id AS judge, h.key AS category, "
+        "CASE WHEN a.verdict < 0 THEN h.c0 + h.c1 WHEN a.verdict > 0 THEN h.c3 + h.c4 ELSE 0 END AS agree, "
+        "CASE WHEN a.verdict <> 0 THEN h.c0 + h.c1 + h.c3 + h.c4 ELSE 0 END AS total"
+    )
+    sql, params = _ai_join(inner, units)
+    rows = _fetch(
+        f"SELECT judge, category, agree, total, COUNT(*) FROM ({sql}) units WHERE total > 0 "
+        f"GROUP BY judge, category, agree, total",
+        params,
     )
     grouped: dict = defaultdict(lambda: ([], []))
-    for judge_id, category, agreeing, total, n in _regroup(inner, ["judge", "category", "agree", "total"]):
+    for judge_id, category, agreeing, total, n in rows:
         parts, multiplicities = grouped[(judge_id, category)]
         parts.append([agreeing, total])
         multiplicities.append(n)
@@ -675,6 +742,11 @@ def by_aspect(project: Project) -> list[dict]:
 
 def report(project: Project, *, intervals: bool = True, breakdowns: bool = False) -> dict:
     """The agreement report of ``manage.py agreement_report`` (see docs/curation.md)."""
+    with aggregate_session():
+        return _report(project, intervals=intervals, breakdowns=breakdowns)
+
+
+def _report(project: Project, *, intervals: bool, breakdowns: bool) -> dict:
     judges = human_ai(project, intervals=intervals)
     gold = judges_against_gold(project)
     for entry in judges:

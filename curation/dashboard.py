@@ -2,15 +2,19 @@
 
 Every panel runs a fixed number of aggregate queries whatever the amount of data
 (``tests/curation/test_dashboard.py`` counts them). Every figure carries the link to
-the pair list filtered to the pairs behind it.
+the pair list filtered to the pairs behind it. The agreement panels are cached until
+the project's judgments, decisions or strata change (``panel_context``).
 """
+import hashlib
+from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django.db.models import Count
+from django.core.cache import cache
+from django.db.models import Count, Max
 from django.urls import reverse
 
 from . import agreement, charts
-from .models import AutoAcceptStratum, Pair, Project
+from .models import Adjudication, AutoAcceptStratum, Judgment, Pair, Project
 from .selectors import adjudication_queue, project_counts
 
 VALUE_LABELS = {-2: "A ≫", -1: "A", 0: "tie", 1: "B", 2: "B ≫"}
@@ -28,13 +32,20 @@ def pairs_url(project: Project, **filters) -> str:
 
 
 def summary_panel(project: Project) -> dict:
-    counts = project_counts(project)
-    human_human = agreement.human_human(project, intervals=False)
+    """Counts per tier and status, always fresh; the agreement figure and the queue
+    sizes, which only judgments and decisions change, from the cache."""
+    figures = cached(
+        project,
+        "summary-figures",
+        lambda: {
+            "awaiting_adjudication": adjudication_queue(project).count(),
+            "strata_active": AutoAcceptStratum.objects.filter(project=project, active=True).count(),
+            "human_human": agreement.human_human(project, intervals=False),
+        },
+    )
     return {
-        "counts": counts,
-        "awaiting_adjudication": adjudication_queue(project).count(),
-        "strata_active": AutoAcceptStratum.objects.filter(project=project, active=True).count(),
-        "human_human": human_human,
+        "counts": project_counts(project),
+        **figures,
         "links": {
             "routed": pairs_url(project, status="routed"),
             "adjudication": reverse("curation:adjudication_queue", args=[project.slug]),
@@ -71,7 +82,7 @@ def _confusion_table(project: Project, entry: dict) -> dict:
 
 def agreement_panel(project: Project) -> dict:
     human_human = agreement.human_human(project)
-    judges = agreement.human_ai(project)
+    judges = agreement.human_ai(project, lengths=False)  # length bias is the bias panel's
     gold = agreement.judges_against_gold(project)
     for entry in judges:
         entry["against_gold"] = gold.get(entry["judge_id"])
@@ -207,3 +218,35 @@ PANELS = {
     "categories": categories_panel,
     "strata": strata_panel,
 }
+
+CACHED_PANELS = {"agreement", "time", "bias", "annotators", "categories", "strata"}
+CACHE_SECONDS = 600
+
+
+def data_version(project: Project) -> str:
+    """Changes whenever a judgment, a decision or a stratum decision is added (three
+    index lookups). A judgment edited in place shows after ``CACHE_SECONDS`` at most."""
+    last_judgment = Judgment.objects.filter(project=project).aggregate(last=Max("created_at"))["last"]
+    last_decision = Adjudication.objects.filter(project=project).aggregate(last=Max("id"))["last"]
+    last_stratum = AutoAcceptStratum.objects.filter(project=project).aggregate(last=Max("decided_at"))["last"]
+    return hashlib.sha1(f"{last_judgment}|{last_decision}|{last_stratum}".encode()).hexdigest()
+
+
+def cached(project: Project, name: str, build: Callable[[], dict]) -> dict:
+    """``build()`` run with ``aggregate_session``, cached while the project's
+    judgments, decisions and strata are unchanged."""
+
+    def run() -> dict:
+        with agreement.aggregate_session():
+            return build()
+
+    key = f"concord:dashboard:{project.id}:{name}:{data_version(project)}"
+    return cache.get_or_set(key, run, CACHE_SECONDS)
+
+
+def panel_context(project: Project, name: str) -> dict:
+    """A panel's context: the aggregate panels from the cache while the data they were
+    built from is unchanged; the counts panel caches only its figures."""
+    if name not in CACHED_PANELS:
+        return PANELS[name](project)
+    return cached(project, name, lambda: PANELS[name](project))

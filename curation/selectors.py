@@ -12,9 +12,9 @@ from django.db.models import (
     Q,
     QuerySet,
 )
-from django.db.models.functions import Greatest, Sign, TruncDate, TruncWeek
+from django.db.models.functions import Sign, TruncDate, TruncWeek
 
-from .agreement import agrees_with_gold, ai_records, chose_longer, human_ai_items, human_records
+from .agreement import aggregate_session, agrees_with_gold, ai_records, chose_longer, human_ai_items, human_records
 from .models import Adjudication, Judgment, Pair, Project, Prompt
 from .permissions import Role, role_at_least
 
@@ -63,7 +63,8 @@ def pair_page(
     )
     if after:
         queryset = queryset.filter(id__gt=after)
-    return list(queryset[:limit])
+    with aggregate_session():  # the filters behind dashboard figures are aggregates too
+        return list(queryset[:limit])
 
 
 def pair_detail(*, project: Project, pair_id: int, viewer, role: str) -> tuple[Pair, list[Judgment]]:
@@ -96,13 +97,12 @@ def adjudication_queue(project: Project) -> QuerySet[Pair]:
     Pairs with any adjudication (a decision, a gold mark, an imported expert label)
     have left the queue for good.
     """
+    humans_on_pair = human_records(project).filter(pair=OuterRef("pk"))
+    # Two records of different signs: some A and some not-A, or some tie and some B.
+    # Correlated EXISTS, evaluated only for pairs that pass the cheap column filters.
     disagreeing = (
-        human_records(project)
-        .values("pair_id")
-        .annotate(low=Min(Sign("verdict")), high=Max(Sign("verdict")))
-        .filter(low__lt=F("high"))
-        .values("pair_id")
-    )
+        Exists(humans_on_pair.filter(verdict__lt=0)) & Exists(humans_on_pair.filter(verdict__gte=0))
+    ) | (Exists(humans_on_pair.filter(verdict=0)) & Exists(humans_on_pair.filter(verdict__gt=0)))
     conflicting_ai = (
         ai_records(project)
         .filter(pair=OuterRef("pk"), parse_ok=True, verdict__isnull=False)
@@ -110,10 +110,8 @@ def adjudication_queue(project: Project) -> QuerySet[Pair]:
         .filter(verdict_sign=-Sign(OuterRef("consensus_verdict")))
         .exclude(verdict=0)
     )
-    humans_disagree = Q(
-        consensus_verdict__isnull=True,
-        n_human_judgments__gte=max(2, project.effective_quorum),
-        id__in=disagreeing,
+    humans_disagree = Q(consensus_verdict__isnull=True, n_human_judgments__gte=max(2, project.effective_quorum)) & Q(
+        disagreeing
     )
     return (
         Pair.objects.filter(project=project)
@@ -168,22 +166,21 @@ def pair_conditions(project: Project, data: dict) -> list[Q]:
         conditions.append(Q(prompt__category=""))
     judge, annotator = data.get("judge"), data.get("annotator")
     week = data.get("week")
-    if judge and (data.get("human") is not None or data.get("ai") is not None or week):
+    if judge and (data.get("human") is not None or data.get("ai") is not None):
         items = human_ai_items(project).filter(judge=judge)
         if data.get("human") is not None:
             items = items.filter(h=data["human"])
         if data.get("ai") is not None:
             items = items.filter(a=data["ai"])
-        if week:
-            items = items.annotate(week=TruncDate(TruncWeek(Greatest("created_at", "pair__judgments__created_at"))))
-            items = items.filter(week=week)
         conditions.append(Q(id__in=items.values("pair_id")))
-    elif week:
+    if week:
+        # As in the figures: the week of the pair's last first human record (two or
+        # more of them for humans with each other; not assisted against a judge).
         last = (
-            human_records(project)
+            human_records(project, include_assisted=not judge)
             .values("pair_id")
             .annotate(m=Count("id"), last=TruncDate(TruncWeek(Max("created_at"))))
-            .filter(m__gte=2, last=week)
+            .filter(m__gte=1 if judge else 2, last=week)
             .values("pair_id")
         )
         conditions.append(Q(id__in=last))

@@ -12,7 +12,7 @@ from django.db import models, transaction
 from django.utils.text import slugify
 
 from . import metrics
-from .agreement import annotator_gold_answers, stratum_unit_types
+from .agreement import aggregate_session, annotator_gold_answers, stratum_unit_types
 from .db import update_rows
 from .selectors import adjudication_queue
 from .routing import PairEvidence, gold_pairs_per_category, in_audit_sample, pair_evidence, routing_score, routing_weights
@@ -363,7 +363,6 @@ def adjudication_record(
     return adjudication
 
 
-@transaction.atomic
 def auto_accept_strata_decide(*, project: Project) -> set[str]:
     """Measure every (AI judge × prompt category) stratum against humans and decide
     which are auto-accepted (methods.md §4.3); returns the categories whose set of
@@ -375,7 +374,13 @@ def auto_accept_strata_decide(*, project: Project) -> set[str]:
     are at least ``auto_accept_min_pairs`` pairs and the interval's lower bound reaches
     ``auto_accept_threshold``. Strata with enough pairs are stored with their evidence,
     accepted or not; a stratum that no longer qualifies is deactivated, never deleted.
+    One transaction (``aggregate_session``).
     """
+    with aggregate_session():
+        return _strata_decide(project)
+
+
+def _strata_decide(project: Project) -> set[str]:
     evidence = stratum_unit_types(project)
     active_judges = set(
         JudgeConfig.objects.filter(project=project, kind=JudgeConfig.Kind.AI, is_active=True).values_list("id", flat=True)

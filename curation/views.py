@@ -165,7 +165,11 @@ def _describe_filters(project, filters: list[tuple[str, object]]) -> list[str]:
     """Readable names of the dashboard-link filters in use (judge and annotator names)."""
     names = dict(filters)
     judge = JudgeConfig.objects.filter(project=project, id=names["judge"]).first() if "judge" in names else None
-    annotator = Annotator.objects.filter(id=names["annotator"]).first() if "annotator" in names else None
+    annotator = (
+        Annotator.objects.filter(id=names["annotator"], judgments__project=project).first()
+        if "annotator" in names
+        else None
+    )
     words = {
         "judge": f"judge {judge.name if judge else '(unknown)'}",
         "annotator": f"annotator {annotator.name if annotator else '(unknown)'}",
@@ -190,7 +194,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     if panel:
         if panel not in dashboard_panels.PANELS:
             raise Http404(f"No dashboard panel {panel!r}.")
-        context = {"project": project, "role": role, **dashboard_panels.PANELS[panel](project)}
+        context = {"project": project, "role": role, **dashboard_panels.panel_context(project, panel)}
         return render(request, f"curation/dashboard.html#{panel}", context)
     context = {"project": project, "role": role, "panels": list(dashboard_panels.PANELS)[1:]}
     return render(request, "curation/dashboard.html", context)
@@ -209,7 +213,7 @@ def adjudication_queue(request: HttpRequest, slug: str) -> HttpResponse:
         "role": role,
         "pairs": pairs,
         "total": selectors.adjudication_queue(project).count(),
-        "annotators": dashboard_panels.annotators_panel(project)["annotators"],
+        "annotators": dashboard_panels.panel_context(project, "annotators")["annotators"],
         "next_after": pairs[-1].id if len(pairs) == 25 else None,
     }
     return render(request, "curation/adjudication_queue.html", context)

@@ -14,6 +14,14 @@ from tests.factories import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_dashboard_cache():
+    """Dashboard panels are cached per project id, and ids repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def build(project):
     """build(humans=[...], ai={judge: verdict}, category=..., lengths=(a, b), **pair fields) → pair,

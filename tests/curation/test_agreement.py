@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from curation import agreement, metrics
 from curation.models import JudgeConfig, Judgment, Pair, Project
+from curation.selectors import pair_conditions
 from tests.curation.test_metrics import naive_cohen, naive_krippendorff
 from tests.factories import AIJudgmentFactory, AnnotatorFactory, HumanJudgmentFactory
 
@@ -97,17 +98,26 @@ def test_assisted_records_are_left_out_of_human_ai_only(project, build):
     assert agreement.human_human(project)["n_values"] == 2
 
 
-def test_three_way_records_collapse_their_comparisons(project, build):
-    """PandaLM-style records lack strength: any comparison involving one is 3-way."""
-    pair = build(humans=[-2, -1], ai={"j": -2})
-    Judgment.objects.filter(pair=pair, annotator__name="annotator-1").update(strength_known=False)
+def test_three_way_records_make_their_pair_three_way(project, build):
+    """PandaLM-style records lack strength: every comparison on their pair is 3-way;
+    an AI verdict without strength makes its own comparisons 3-way."""
+    mixed = build(humans=[-2, -1], ai={"j": -2})
+    Judgment.objects.filter(pair=mixed, annotator__name="annotator-1").update(strength_known=False)
+    five_level = build(humans=[-2], ai={"j": -2})
     (entry,) = agreement.human_ai(project)
     assert entry["scale"] == "mixed"
-    assert entry["confusion"][0][0] == 1  # −2 vs −2, both with strength
-    assert entry["confusion"][1][1] == 1  # −1 (3-way) vs −2 → −1 vs −1
+    assert entry["confusion"][0][0] == 1  # the five-level pair: −2 vs −2
+    assert entry["confusion"][1][1] == 2  # the 3-way pair: both records vs −2, as signs
     human_human = agreement.human_human(project)
     assert human_human["scale"] == "3-way"
     assert human_human["percent_agreement_exact"] == 1.0  # the unit is compared on signs
+    # The pair list's cell filter uses the same rule as the matrix.
+    def in_cell(h: int, a: int) -> set[int]:
+        conditions = pair_conditions(project, {"judge": entry["judge_id"], "human": h, "ai": a})
+        return set(Pair.objects.filter(*conditions).values_list("id", flat=True))
+
+    assert in_cell(-1, -1) == {mixed.id}
+    assert in_cell(-2, -2) == {five_level.id}
 
 
 def test_breakdowns_by_category_and_week(project, build):
@@ -162,7 +172,7 @@ def test_report_query_count_does_not_grow_with_data(project, build):
     for verdict in (-2, -1, 0, 1, 2) * 4:
         build(humans=[verdict, -verdict, 1], ai={"j": verdict, "k": -1}, category=f"c{verdict}")
     assert count() == small
-    assert small <= 25  # 4 of them: one per project aspect
+    assert small <= 25
 
 
 @pytest.mark.shared_data
@@ -213,3 +223,13 @@ def test_agreement_report_text_and_unknown_project(project, build):
 
     with pytest.raises(CommandError, match="No project with slug 'nope'"):
         call_command("agreement_report", "--project", "nope")
+
+
+def test_per_aspect_agreement(project, build):
+    pair = build(humans=[-1], ai={"j": -1})
+    Judgment.objects.filter(pair=pair, is_human=True).update(aspects={"honesty": 2, "helpfulness": -1})
+    Judgment.objects.filter(pair=pair, is_human=False).update(aspects={"honesty": 2, "helpfulness": 1})
+    rows = {row["aspect"]: row for row in agreement.by_aspect(project)}
+    assert set(rows) == {"honesty", "helpfulness"}
+    assert rows["honesty"]["percent_agreement_exact"] == 1.0
+    assert rows["helpfulness"]["percent_agreement"] == 0.0
