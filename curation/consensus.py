@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from statistics import median
 
 DEFAULT_ANNOTATOR_WEIGHT = 0.75
+MIN_GOLD_ANSWERS_FOR_WEIGHT = 10
 CONSENSUS_SHARE = 2 / 3
+BLOCKING_FLAGS = ("likely_mislabeled", "ambiguous")
 
 
 def sign(value: float) -> int:
@@ -30,6 +32,30 @@ def combine_verdicts(verdicts: list[int]) -> int:
 
 def median_verdict(verdicts: list[int]) -> int:
     return round_half_toward_zero(median(verdicts))
+
+
+def annotator_weight(n_gold: int, n_correct: int) -> float:
+    """An annotator's weight in ``gold_accuracy`` consensus: accuracy on gold pairs,
+    or 0.75 until they have answered 10 gold pairs (methods.md §4.1)."""
+    if n_gold < MIN_GOLD_ANSWERS_FOR_WEIGHT:
+        return DEFAULT_ANNOTATOR_WEIGHT
+    return n_correct / n_gold
+
+
+def status_after_refresh(status: str, tier: str) -> str:
+    """A pair's status once its tier is recomputed.
+
+    Gold needs no more human time: accepted. A pair that lost its tier (a disagreeing
+    human demoted silver) goes back to open, for the next routing round. Everything
+    else is the routing round's decision (``services.pairs_route``); rejected stays.
+    """
+    if status == "rejected":
+        return status
+    if tier == "gold":
+        return "accepted"
+    if tier == "unverified" and status == "accepted":
+        return "open"
+    return status
 
 
 @dataclass(frozen=True)
@@ -64,7 +90,7 @@ def human_consensus(
     """
     if len(records) < quorum or not records:
         return None
-    weight_of = (lambda r: weights.get(r.annotator_id, DEFAULT_ANNOTATOR_WEIGHT)) if weights else (lambda r: 1.0)
+    weight_of = (lambda r: weights.get(r.annotator_id, DEFAULT_ANNOTATOR_WEIGHT)) if weights is not None else (lambda r: 1.0)
     by_label: dict[int, float] = defaultdict(float)
     for record in records:
         by_label[sign(record.verdict)] += weight_of(record)
@@ -101,7 +127,7 @@ def silver_label(
     judges = [r for r in ai if r.kind == "ai" and r.verdict is not None]
     if len(judges) < 2:
         return None
-    if any(flag in ("likely_mislabeled", "ambiguous") for flag in flags):
+    if any(flag in BLOCKING_FLAGS for flag in flags):
         return None
     if not all(r.position_consistent is True for r in judges):
         return None
@@ -112,6 +138,22 @@ def silver_label(
         return None
     label = median_verdict([r.verdict for r in judges])
     if any(sign(h.verdict) != sign(label) for h in humans):
+        return None
+    return label
+
+
+def auto_accepted_label(
+    ai: list[AIRecord], accepted_judges: set[int], *, flags: list[str], humans: list[HumanRecord]
+) -> int | None:
+    """Silver through an auto-accepted stratum (methods.md §4.3): the median verdict of
+    the pair's judges whose (judge, category) stratum is accepted. Their evidence is
+    agreement without ties, so a tie is not accepted; flags and a disagreeing human
+    block it as they block silver."""
+    verdicts = [r.verdict for r in ai if r.judge_config_id in accepted_judges and r.verdict]
+    if not verdicts or any(flag in BLOCKING_FLAGS for flag in flags):
+        return None
+    label = median_verdict(verdicts)
+    if label == 0 or any(sign(h.verdict) != sign(label) for h in humans):
         return None
     return label
 
@@ -147,18 +189,13 @@ def pair_state(
         state.tier, state.label_verdict, state.label_source = "gold", consensus.verdict, "human_consensus"
         return state
     label = silver_label(ai, min_confidence=min_confidence, flags=flags, humans=humans)
-    if label is None and auto_accepted_judges:
-        accepted = [r for r in ai if r.judge_config_id in auto_accepted_judges and r.verdict is not None]
-        disagreeing_human = accepted and any(
-            sign(h.verdict) != sign(median_verdict([r.verdict for r in accepted])) for h in humans
-        )
-        if accepted and not disagreeing_human and not any(
-            f in ("likely_mislabeled", "ambiguous") for f in flags
-        ):
-            label = median_verdict([r.verdict for r in accepted])
-            state.reasons.append("auto_accepted_stratum")
     if label is not None:
         state.tier, state.label_verdict, state.label_source = "silver", label, "ai_consensus"
+        return state
+    label = auto_accepted_label(ai, auto_accepted_judges or set(), flags=flags, humans=humans)
+    if label is not None:
+        state.tier, state.label_verdict, state.label_source = "silver", label, "auto_accept"
+        state.reasons.append("auto_accepted_stratum")
         return state
     # Unverified: the best label available, named by where it came from.
     if humans:

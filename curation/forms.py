@@ -24,6 +24,7 @@ class ProjectSettingsForm(forms.ModelForm):
             "verdict_scale",
             "overlap",
             "quorum",
+            "consensus_weighting",
             "lease_minutes",
             "gold_rate",
             "rationale_required",
@@ -58,13 +59,46 @@ class MemberForm(forms.Form):
 
 
 class PairFilterForm(forms.Form):
+    """Filters of the pair list. Beyond tier, status, category and queue, the others
+    come from dashboard links ("the pairs behind a figure") and are listed above the
+    table with a link that clears them; see ``selectors.pair_conditions``."""
+
+    QUEUES = [
+        ("", "any queue"),
+        ("adjudication", "awaiting adjudication"),
+        ("disagree", "humans disagree"),
+        ("conflict", "humans vs AI"),
+    ]
+    HIDDEN = (
+        "label_source", "judge", "human", "ai", "annotator", "gold", "wrong", "inconsistent", "longer_wins",
+        "week", "category_none",
+    )
+
     tier = forms.ChoiceField(choices=[("", "any tier")] + Pair.Tier.choices, required=False)
     status = forms.ChoiceField(choices=[("", "any status")] + Pair.Status.choices, required=False)
+    category = forms.CharField(required=False, max_length=100, widget=forms.TextInput(attrs={"placeholder": "category"}))
+    queue = forms.ChoiceField(choices=QUEUES, required=False)
+    label_source = forms.CharField(required=False, max_length=30, widget=forms.HiddenInput)
+    judge = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    human = forms.IntegerField(required=False, min_value=-2, max_value=2, widget=forms.HiddenInput)
+    ai = forms.IntegerField(required=False, min_value=-2, max_value=2, widget=forms.HiddenInput)
+    annotator = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    gold = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    wrong = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    inconsistent = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    longer_wins = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    week = forms.DateField(required=False, widget=forms.HiddenInput)
+    category_none = forms.BooleanField(required=False, widget=forms.HiddenInput)
     after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     def filters(self) -> dict:
         data = self.cleaned_data if self.is_valid() else {}
         return {key: data[key] for key in ("tier", "status") if data.get(key)}
+
+    def extra_filters(self) -> list[tuple[str, object]]:
+        """The dashboard-link filters in use, for the "filtered by" line."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return [(key, data[key]) for key in self.HIDDEN if data.get(key) not in (None, "", False)]
 
 
 # --- exports (issue 8) ------------------------------------------------------------
@@ -95,4 +129,29 @@ class ExportForm(forms.Form):
         data = dict(self.cleaned_data)
         for key in ("keep_ties", "keep_flagged"):
             data[key] = True if data[key] else None
+        return data
+
+
+class AdjudicationForm(forms.Form):
+    """A reviewer's decision: a verdict on the project's scale and a note.
+
+    ``action = mark_gold`` without a verdict keeps the pair's current label and makes
+    it gold."""
+
+    ACTIONS = [("decide", "Decide"), ("mark_gold", "Mark gold")]
+
+    verdict = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, widget=forms.RadioSelect)
+    note = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    action = forms.ChoiceField(choices=ACTIONS, initial="decide", required=False)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        values = (-1, 0, 1) if project.verdict_scale == Project.Scale.THREE else (-2, -1, 0, 1, 2)
+        labels = {-2: "A much better", -1: "A better", 0: "Tie", 1: "B better", 2: "B much better"}
+        self.fields["verdict"].choices = [(v, labels[v]) for v in values]
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("action") or "decide") == "decide" and data.get("verdict") is None:
+            self.add_error("verdict", "Choose a verdict.")
         return data

@@ -1,7 +1,19 @@
 """Reads of the curation domain, shared by views, the API and commands."""
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+)
+from django.db.models.functions import Sign, TruncDate, TruncWeek
 
-from .models import Judgment, Pair, Project, Prompt
+from .agreement import aggregate_session, agrees_with_gold, ai_records, chose_longer, human_ai_items, human_records
+from .models import Adjudication, Judgment, Pair, Project, Prompt
 from .permissions import Role, role_at_least
 
 
@@ -34,10 +46,12 @@ def project_list_with_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
     return projects.annotate(n_pairs=Count("pairs", distinct=True)).order_by("name")
 
 
-def pair_page(*, project: Project, pair_filters: dict, after: int | None, limit: int = 50) -> list[Pair]:
+def pair_page(
+    *, project: Project, pair_filters: dict, after: int | None, limit: int = 50, conditions: list[Q] = ()
+) -> list[Pair]:
     """One page of pairs in id order (keyset pagination: fast at any depth)."""
     queryset = (
-        Pair.objects.filter(project=project, **pair_filters)
+        Pair.objects.filter(*conditions, project=project, **pair_filters)
         .select_related("prompt")
         .only(
             "id", "tier", "status", "label_verdict", "label_source", "routing_score",
@@ -47,7 +61,8 @@ def pair_page(*, project: Project, pair_filters: dict, after: int | None, limit:
     )
     if after:
         queryset = queryset.filter(id__gt=after)
-    return list(queryset[:limit])
+    with aggregate_session():  # the filters behind dashboard figures are aggregates too
+        return list(queryset[:limit])
 
 
 def pair_detail(*, project: Project, pair_id: int, viewer, role: str) -> tuple[Pair, list[Judgment]]:
@@ -104,3 +119,137 @@ def api_judgments(*, project: Project, viewer, role: str, filters: dict) -> Quer
     if filters.get("since"):
         judgments = judgments.filter(created_at__gte=filters["since"])
     return judgments
+
+# --- curation (issue 7): the pairs behind dashboard figures, the adjudication queue -----
+
+
+def adjudication_queue(project: Project) -> QuerySet[Pair]:
+    """Pairs a reviewer should decide, annotated with ``humans_disagree``:
+
+    - humans disagree: at least two first human records, not all of one sign, no
+      consensus, and no more human judgments expected (the quorum is reached);
+    - humans vs AI: a decisive human consensus and an AI judge preferring the other
+      side (a tie on either side is not a conflict worth a reviewer's time: the
+      consensus already holds at quorum).
+
+    Pairs with any adjudication (a decision, a gold mark, an imported expert label)
+    have left the queue for good.
+    """
+    humans_on_pair = human_records(project).filter(pair=OuterRef("pk"))
+    # Two records of different signs: some A and some not-A, or some tie and some B.
+    # Correlated EXISTS, evaluated only for pairs that pass the cheap column filters.
+    disagreeing = (
+        Exists(humans_on_pair.filter(verdict__lt=0)) & Exists(humans_on_pair.filter(verdict__gte=0))
+    ) | (Exists(humans_on_pair.filter(verdict=0)) & Exists(humans_on_pair.filter(verdict__gt=0)))
+    conflicting_ai = (
+        ai_records(project)
+        .filter(pair=OuterRef("pk"), parse_ok=True, verdict__isnull=False)
+        .annotate(verdict_sign=Sign("verdict"))
+        .filter(verdict_sign=-Sign(OuterRef("consensus_verdict")))
+        .exclude(verdict=0)
+    )
+    humans_disagree = Q(consensus_verdict__isnull=True, n_human_judgments__gte=max(2, project.effective_quorum)) & Q(
+        disagreeing
+    )
+    return (
+        Pair.objects.filter(project=project)
+        .exclude(Exists(Adjudication.objects.filter(pair=OuterRef("pk"))))
+        .filter(humans_disagree | (Q(consensus_verdict__isnull=False) & Exists(conflicting_ai)))
+        .annotate(humans_disagree=ExpressionWrapper(humans_disagree, output_field=BooleanField()))
+    )
+
+
+def adjudication_page(
+    *, project: Project, after: int | None, limit: int = 25, pair_id: int | None = None
+) -> list[Pair]:
+    """One page of the queue (or the one pair ``pair_id``, if still queued) with every
+    pair's first human records and AI verdicts (two queries whatever the page holds)."""
+    judgments = (
+        Judgment.objects.filter(is_revision=False)
+        .select_related("annotator", "judge_config")
+        .only(
+            "id", "pair_id", "is_human", "verdict", "strength_known", "confidence", "rationale", "parse_ok",
+            "annotator__name", "judge_config__name", "judge_config__kind",
+        )
+        .order_by("-is_human", "id")
+    )
+    queryset = (
+        adjudication_queue(project)
+        .select_related("prompt", "response_a", "response_b")
+        .prefetch_related(Prefetch("judgments", queryset=judgments, to_attr="queue_judgments"))
+        .order_by("id")
+    )
+    if after:
+        queryset = queryset.filter(id__gt=after)
+    if pair_id is not None:
+        queryset = queryset.filter(id=pair_id)
+    return list(queryset[:limit])
+
+
+def adjudications_of(pair: Pair) -> QuerySet[Adjudication]:
+    return Adjudication.objects.filter(pair=pair).select_related("reviewer").order_by("-created_at", "-id")
+
+
+def pair_conditions(project: Project, data: dict) -> list[Q]:
+    """Filters of the pair list, so every dashboard figure links to the pairs behind it.
+
+    ``data`` holds cleaned filter values (``PairFilterForm``): tier, status, category,
+    label_source, judge, human and ai (a confusion cell: values on the comparison's
+    scale), annotator, queue, gold, wrong, inconsistent, longer_wins, week.
+    """
+    conditions = [Q(**{key: data[key]}) for key in ("tier", "status", "label_source") if data.get(key)]
+    if data.get("category") is not None and data.get("category") != "":
+        conditions.append(Q(prompt__category=data["category"]))
+    if data.get("category_none"):
+        conditions.append(Q(prompt__category=""))
+    judge, annotator = data.get("judge"), data.get("annotator")
+    week = data.get("week")
+    if judge and (data.get("human") is not None or data.get("ai") is not None):
+        items = human_ai_items(project).filter(judge=judge)
+        if data.get("human") is not None:
+            items = items.filter(h=data["human"])
+        if data.get("ai") is not None:
+            items = items.filter(a=data["ai"])
+        conditions.append(Q(id__in=items.values("pair_id")))
+    if week:
+        # As in the figures: the week of the pair's last first human record (two or
+        # more of them for humans with each other; not assisted against a judge).
+        last = (
+            human_records(project, include_assisted=not judge)
+            .values("pair_id")
+            .annotate(m=Count("id"), last=TruncDate(TruncWeek(Max("created_at"))))
+            .filter(m__gte=1 if judge else 2, last=week)
+            .values("pair_id")
+        )
+        conditions.append(Q(id__in=last))
+    if judge:
+        theirs = Judgment.objects.filter(pair=OuterRef("pk"), judge_config_id=judge)
+        if data.get("wrong"):
+            theirs = theirs.filter(parse_ok=True, verdict__isnull=False).exclude(agrees_with_gold())
+            conditions.append(Q(gold_verdict__isnull=False) & ~Q(gold_verdict=0))
+        if data.get("inconsistent"):
+            theirs = theirs.filter(position_consistent=False)
+        if data.get("longer_wins"):
+            theirs = theirs.filter(chose_longer())
+        conditions.append(Exists(theirs))
+    if annotator or (data.get("longer_wins") and not judge):
+        theirs = human_records(project).filter(pair=OuterRef("pk"))
+        if annotator:
+            theirs = theirs.filter(annotator_id=annotator)
+        if annotator and data.get("wrong"):
+            theirs = theirs.exclude(agrees_with_gold())
+            conditions.append(Q(gold_verdict__isnull=False) & ~Q(gold_verdict=0))
+        if data.get("longer_wins") and not judge:
+            theirs = theirs.filter(chose_longer())
+        conditions.append(Exists(theirs))
+    if data.get("gold"):
+        conditions.append(Q(gold_verdict__isnull=False))
+    queue = data.get("queue")
+    if queue:
+        queued = adjudication_queue(project)
+        if queue == "disagree":
+            queued = queued.filter(humans_disagree=True)
+        elif queue == "conflict":
+            queued = queued.filter(humans_disagree=False)
+        conditions.append(Q(id__in=queued.values("id")))
+    return conditions

@@ -1,10 +1,12 @@
 """Writes to the curation domain. Other apps change curation data only through here."""
 import hashlib
+import heapq
 import json
 import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -13,8 +15,16 @@ from django.db import DatabaseError, connections, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from . import metrics
+from .agreement import aggregate_session, annotator_gold_answers, stratum_unit_types
+from .consensus import (
+    AIRecord,
+    HumanRecord,
+    annotator_weight,
+    pair_state,
+    status_after_refresh,
+)
 from .db import update_rows
-from .consensus import AIRecord, HumanRecord, pair_state
 from .hashing import pair_hash, prompt_hash, response_hash
 from .models import (
     Adjudication,
@@ -32,6 +42,15 @@ from .models import (
     Rubric,
     Skill,
 )
+from .routing import (
+    PairEvidence,
+    gold_pairs_per_category,
+    in_audit_sample,
+    pair_evidence,
+    routing_score,
+    routing_weights,
+)
+from .selectors import adjudication_queue
 
 DEFAULT_JUDGES = [
     ("pairwise-checklist", JudgeConfig.Method.PAIRWISE, {"swap": True, "n_samples": 1}),
@@ -119,12 +138,14 @@ REFRESH_FIELDS = [
     "consensus_verdict",
     "consensus_strength",
     "n_human_judgments",
+    "status",
 ]
 
 
 def pairs_refresh(*, pair_ids: Iterable[int]) -> int:
     """Recompute consensus, tier and label of the given pairs from their judgments and
-    adjudications (methods.md §4.1–4.2). Returns how many pairs changed.
+    adjudications (methods.md §4.1–4.2), and the status that follows from the tier
+    (``consensus.status_after_refresh``). Returns how many pairs changed.
 
     A fixed number of queries per chunk of pairs, whatever their number of judgments.
     """
@@ -133,6 +154,19 @@ def pairs_refresh(*, pair_ids: Iterable[int]) -> int:
     for start in range(0, len(ids), REFRESH_CHUNK):
         changed += _refresh_chunk(ids[start : start + REFRESH_CHUNK])
     return changed
+
+
+def _annotator_weights(pairs: list[Pair], humans: dict[int, list[HumanRecord]]) -> dict[int, dict[int, float]]:
+    """Per project using ``gold_accuracy`` consensus, each annotator's weight (one query)."""
+    weighted = {p.project_id for p in pairs if p.project.consensus_weighting == Project.ConsensusWeighting.GOLD_ACCURACY}
+    if not weighted:
+        return {}
+    annotator_ids = {r.annotator_id for p in pairs if p.project_id in weighted for r in humans[p.id]}
+    answers = annotator_gold_answers(annotator_ids=annotator_ids, project_ids=weighted)
+    return {
+        project_id: {a: annotator_weight(*answers.get((project_id, a), (0, 0))) for a in annotator_ids}
+        for project_id in weighted
+    }
 
 
 def _refresh_chunk(ids: list[int]) -> int:
@@ -181,6 +215,7 @@ def _refresh_chunk(ids: list[int]) -> int:
     ):
         adjudications.setdefault(pair_id, (verdict, source, detail))
     project_ids = {p.project_id for p in pairs}
+    weights = _annotator_weights(pairs, humans)
     strata: dict[tuple[int, str], set[int]] = defaultdict(set)
     for project_id, category, judge_id in AutoAcceptStratum.objects.filter(
         project_id__in=project_ids, active=True
@@ -198,6 +233,7 @@ def _refresh_chunk(ids: list[int]) -> int:
             min_confidence=pair.project.silver_confidence,
             flags=pair.flags,
             auto_accepted_judges=strata.get((pair.project_id, pair.prompt.category)),
+            weights=weights.get(pair.project_id),
         )
         new = {
             # A known answer for gold checks and judge accuracy: the final adjudication.
@@ -209,6 +245,7 @@ def _refresh_chunk(ids: list[int]) -> int:
             "consensus_verdict": state.consensus_verdict,
             "consensus_strength": state.consensus_strength,
             "n_human_judgments": state.n_human_judgments,
+            "status": status_after_refresh(pair.status, state.tier),
         }
         if any(getattr(pair, key) != value for key, value in new.items()):
             for key, value in new.items():
@@ -643,3 +680,230 @@ def pairs_added(*, pair_ids: Iterable[int]) -> None:
     """Hook called after a generation job item creates pairs (or construction judgments):
     recompute their tiers and labels. The curation issue adds routing here."""
     pairs_refresh(pair_ids=pair_ids)
+
+# --- curation (issue 7): adjudication, auto-accept strata, routing -------------------
+
+
+class AdjudicationRejected(Exception):
+    """A reviewer decision that cannot be recorded; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+
+@transaction.atomic
+def adjudication_record(
+    *, pair: Pair, reviewer, verdict: int | None, note: str = "", source: str = Adjudication.Source.REVIEW
+) -> Adjudication:
+    """A reviewer's decision on a pair: final (the newest wins) and kept with its note.
+
+    ``source = mark_gold`` without a verdict marks the pair's current label as gold.
+    The pair's tier and label are refreshed at once; with ``gold_accuracy`` consensus,
+    so are the other pairs of the annotators who judged it (their weights changed).
+    """
+    project = pair.project
+    if source not in (Adjudication.Source.REVIEW, Adjudication.Source.MARK_GOLD):
+        raise AdjudicationRejected(f"unknown decision source {source!r}", "source")
+    if verdict is None and source == Adjudication.Source.MARK_GOLD:
+        verdict = pair.label_verdict
+        if verdict is None:
+            raise AdjudicationRejected("this pair has no label yet: choose a verdict to make it gold", "verdict")
+    if isinstance(verdict, bool) or not isinstance(verdict, int) or not -2 <= verdict <= 2:
+        raise AdjudicationRejected(f"verdict must be an integer in -2..2, got {verdict!r}", "verdict")
+    if project.verdict_scale == Project.Scale.THREE and abs(verdict) == 2:
+        raise AdjudicationRejected("this project uses a three-level scale: verdict must be -1, 0 or 1", "verdict")
+    adjudication = Adjudication.objects.create(
+        project=project, pair=pair, reviewer=reviewer, verdict=verdict, note=(note or "").strip(), source=source
+    )
+    pairs_refresh(pair_ids=[pair.pk])
+    if project.consensus_weighting == Project.ConsensusWeighting.GOLD_ACCURACY:
+        annotators = Judgment.objects.filter(pair=pair, is_human=True).values("annotator_id")
+        affected = Judgment.objects.filter(project=project, is_human=True, annotator_id__in=annotators)
+        pairs_refresh(pair_ids=affected.values_list("pair_id", flat=True).distinct())
+    return adjudication
+
+
+def auto_accept_strata_decide(*, project: Project) -> set[str]:
+    """Measure every (AI judge × prompt category) stratum against humans and decide
+    which are auto-accepted (methods.md §4.3); returns the categories whose set of
+    accepted judges changed.
+
+    Evidence: pairs judged by both humans and the judge with at least one comparison
+    where neither side is a tie; agreement = share of such comparisons agreeing in
+    sign (``no_ties``), with a 95% bootstrap interval over pairs. Accepted when there
+    are at least ``auto_accept_min_pairs`` pairs and the interval's lower bound reaches
+    ``auto_accept_threshold``. Strata with enough pairs are stored with their evidence,
+    accepted or not; a stratum that no longer qualifies is deactivated, never deleted.
+    One transaction (``aggregate_session``).
+    """
+    with aggregate_session():
+        return _strata_decide(project)
+
+
+def _strata_decide(project: Project) -> set[str]:
+    evidence = stratum_unit_types(project)
+    active_judges = set(
+        JudgeConfig.objects.filter(project=project, kind=JudgeConfig.Kind.AI, is_active=True).values_list("id", flat=True)
+    )
+    existing = {(s.judge_config_id, s.category): s for s in AutoAcceptStratum.objects.filter(project=project)}
+    changed: set[str] = set()
+    decided: set[tuple[int, str]] = set()
+    for (judge_id, category), (parts, multiplicities) in evidence.items():
+        n = int(multiplicities.sum())
+        if n < project.auto_accept_min_pairs:
+            continue
+        totals = multiplicities @ parts
+        agreement = float(totals[0] / totals[1])
+        interval = metrics.bootstrap_interval(parts, multiplicities, lambda s: s[0] / s[1] if s[1] else None)
+        low, high = interval if interval else (agreement, agreement)
+        active = judge_id in active_judges and low >= project.auto_accept_threshold
+        stratum = existing.get((judge_id, category))
+        if stratum is None or stratum.active != active or stratum.n != n or abs(stratum.agreement - agreement) > 1e-9:
+            AutoAcceptStratum.objects.update_or_create(
+                project=project,
+                judge_config_id=judge_id,
+                category=category,
+                defaults={"n": n, "agreement": agreement, "ci_low": low, "ci_high": high, "active": active},
+            )
+        if (stratum.active if stratum else False) != active:
+            changed.add(category)
+        decided.add((judge_id, category))
+    for key, stratum in existing.items():
+        if key not in decided and stratum.active:
+            AutoAcceptStratum.objects.filter(pk=stratum.pk).update(active=False)
+            changed.add(stratum.category)
+    return changed
+
+
+@dataclass
+class RoutingSummary:
+    pairs: int = 0
+    routed: int = 0
+    audit: int = 0
+    accepted: int = 0
+    awaiting_adjudication: int = 0
+    strata_changed: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"Scored {self.pairs:,} pairs: {self.routed:,} routed to humans "
+            f"({self.audit:,} as audit of auto-accepted pairs), {self.accepted:,} accepted, "
+            f"{self.awaiting_adjudication:,} awaiting adjudication."
+            + (f" Auto-accept changed in: {', '.join(c or '(no category)' for c in self.strata_changed)}." if self.strata_changed else "")
+        )
+
+
+ROUTE_CHUNK = 2000
+
+
+def _pair_ids_in_chunks(queryset, size: int = ROUTE_CHUNK):
+    """Primary keys of a queryset in id order, a chunk at a time (keyset, no OFFSET)."""
+    after = 0
+    while True:
+        ids = list(queryset.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
+def pairs_route(*, project: Project) -> RoutingSummary:
+    """One routing round (methods.md §4.3): decide auto-accept strata, refresh the tiers
+    they change, score every pair, and set statuses.
+
+    Status after a round: rejected stays; gold and silver pairs are ``accepted``, except
+    the audit sample (``audit_fraction`` of auto-accepted pairs, a stable draw) which is
+    ``routed`` until it has the overlap of human judgments; unverified pairs with fewer
+    human judgments than the overlap are candidates, all ``routed`` when
+    ``human_budget`` is empty, else the highest routing scores fill the budget (pairs
+    already in progress — judged or leased — keep their place and count against it) and
+    the rest are ``open``; unverified pairs with all their human judgments are ``open``
+    (they await adjudication). Work is chunked: a fixed number of queries per 2,000 pairs.
+
+    Deliberately not one transaction: a round over a million pairs would hold row
+    locks the annotation queue needs for minutes. Each chunk is written consistently,
+    and a round interrupted half-way is completed by the next one.
+    """
+    summary = RoutingSummary()
+    changed = auto_accept_strata_decide(project=project)
+    summary.strata_changed = sorted(changed)
+    pairs = Pair.objects.filter(project=project)
+    if changed:
+        for ids in _pair_ids_in_chunks(pairs.filter(prompt__category__in=changed)):
+            pairs_refresh(pair_ids=ids)
+    if project.consensus_weighting == Project.ConsensusWeighting.GOLD_ACCURACY:
+        for ids in _pair_ids_in_chunks(pairs.filter(n_human_judgments__gt=0)):
+            pairs_refresh(pair_ids=ids)
+
+    weights = routing_weights(project.routing_weights)
+    gold_per_category = gold_pairs_per_category(project)
+    budget = project.human_budget
+    overlap = project.overlap
+    heap: list[tuple[float, int]] = []  # (score, -id): the best candidates not yet in progress
+    in_progress = 0
+    for ids in _pair_ids_in_chunks(pairs):
+        rows = Pair.objects.filter(id__in=ids).values_list(
+            "id", "tier", "status", "label_source", "n_human_judgments", "n_active_leases",
+            "routing_score", "ensemble_mu", "prompt__category",
+        )
+        evidence = pair_evidence(ids)
+        updates = []
+        for pair_id, tier, status, label_source, n_human, n_leases, old_score, mu, category in rows:
+            pair_facts = replace(
+                evidence.get(pair_id, PairEvidence()), ensemble_mu=mu, gold_in_category=gold_per_category.get(category, 0)
+            )
+            score = routing_score(pair_facts, weights)
+            new_status = status
+            needs_humans = n_human < overlap
+            if status == Pair.Status.REJECTED:
+                pass
+            elif tier == Pair.Tier.GOLD:
+                new_status = Pair.Status.ACCEPTED
+            elif tier == Pair.Tier.SILVER:
+                audit = label_source == "auto_accept" and needs_humans and in_audit_sample(
+                    project.id, pair_id, project.audit_fraction
+                )
+                new_status = Pair.Status.ROUTED if audit else Pair.Status.ACCEPTED
+                summary.audit += audit
+            elif not needs_humans:
+                new_status = Pair.Status.OPEN
+            elif budget is None:
+                new_status = Pair.Status.ROUTED
+            elif status == Pair.Status.ROUTED and (n_human or n_leases):
+                in_progress += 1
+            else:
+                heapq.heappush(heap, (score, -pair_id))
+                if len(heap) > budget:
+                    heapq.heappop(heap)
+            if score != old_score or new_status != status:
+                updates.append((pair_id, score, new_status))
+        update_rows(Pair, ["routing_score", "status"], updates)
+        summary.pairs += len(ids)
+    if budget is not None:
+        _fill_budget(project, heap, max(0, budget - in_progress))
+    counts = dict(pairs.values_list("status").annotate(n=models.Count("id")).values_list("status", "n"))
+    summary.routed = counts.get(Pair.Status.ROUTED, 0)
+    summary.accepted = counts.get(Pair.Status.ACCEPTED, 0)
+    summary.awaiting_adjudication = adjudication_queue(project).count()
+    return summary
+
+
+def _fill_budget(project: Project, heap: list[tuple[float, int]], places: int) -> None:
+    """Route the ``places`` best candidates (by score, then id) and open the others,
+    with two set-based UPDATEs bounded by the last admitted (score, id)."""
+    candidates = Pair.objects.filter(
+        project=project, tier=Pair.Tier.UNVERIFIED, n_human_judgments__lt=project.overlap
+    ).exclude(status=Pair.Status.REJECTED)
+    in_progress = models.Q(status=Pair.Status.ROUTED) & (
+        models.Q(n_human_judgments__gt=0) | models.Q(n_active_leases__gt=0)
+    )
+    candidates = candidates.exclude(in_progress)
+    best = heapq.nlargest(places, heap)
+    if not best:
+        candidates.exclude(status=Pair.Status.OPEN).update(status=Pair.Status.OPEN)
+        return
+    last_score, last_negative_id = best[-1]
+    admitted = models.Q(routing_score__gt=last_score) | models.Q(routing_score=last_score, id__lte=-last_negative_id)
+    candidates.filter(admitted).exclude(status=Pair.Status.ROUTED).update(status=Pair.Status.ROUTED)
+    candidates.exclude(admitted).exclude(status=Pair.Status.OPEN).update(status=Pair.Status.OPEN)

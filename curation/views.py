@@ -5,14 +5,24 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import selectors, services
-from .forms import ExportForm, ImportForm, MemberForm, PairFilterForm, ProjectCreateForm, ProjectSettingsForm
+from . import dashboard as dashboard_panels
+from . import selectors, services, tasks
+from .forms import (
+    AdjudicationForm,
+    ExportForm,
+    ImportForm,
+    MemberForm,
+    PairFilterForm,
+    ProjectCreateForm,
+    ProjectSettingsForm,
+)
 from .importers import RecordError, dataset_import_upload
-from .models import Membership, Pair
+from .models import Adjudication, Annotator, JudgeConfig, Membership, Pair
 from .permissions import Role, project_for, role_at_least, visible_projects
+from .templatetags.concord import VERDICT_LABELS
 
 
 @login_required
@@ -53,8 +63,10 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def pair_list(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, Role.REVIEWER)
     form = PairFilterForm(request.GET)
-    after = form.cleaned_data.get("after") if form.is_valid() else None
-    pairs = selectors.pair_page(project=project, pair_filters=form.filters(), after=after)
+    valid = form.is_valid()
+    after = form.cleaned_data.get("after") if valid else None
+    conditions = selectors.pair_conditions(project, form.cleaned_data) if valid else []
+    pairs = selectors.pair_page(project=project, pair_filters=form.filters(), after=after, conditions=conditions)
     next_after = pairs[-1].id if len(pairs) == 50 else None
     query = request.GET.copy()
     if next_after:
@@ -64,6 +76,7 @@ def pair_list(request: HttpRequest, slug: str) -> HttpResponse:
         "role": role,
         "pairs": pairs,
         "form": form,
+        "filtered_by": _describe_filters(project, form.extra_filters()),
         "next_query": query.urlencode() if next_after else "",
     }
     return render(request, "curation/pair_list.html", context)
@@ -76,13 +89,16 @@ def pair_detail(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
         pair, judgments = selectors.pair_detail(project=project, pair_id=pair_id, viewer=request.user, role=role)
     except Pair.DoesNotExist:
         raise Http404("No such pair in this project.")
+    can_review = role_at_least(role, Role.REVIEWER)
     context = {
         "project": project,
         "role": role,
         "pair": pair,
         "human_judgments": [j for j in judgments if j.is_human],
         "ai_judgments": [j for j in judgments if not j.is_human],
-        "can_review": role_at_least(role, Role.REVIEWER),
+        "can_review": can_review,
+        "adjudications": list(selectors.adjudications_of(pair)) if can_review else [],
+        "adjudication_form": AdjudicationForm(project=project) if can_review else None,
     }
     return render(request, "curation/pair_detail.html", context)
 
@@ -109,6 +125,9 @@ def project_import(request: HttpRequest, slug: str) -> HttpResponse:
     except RecordError as error:
         messages.error(request, f"Nothing was imported from {upload.name}: {error}")
         return redirect("curation:project_detail", slug=slug)
+    if not summary.dry_run:
+        # Outside the import's transaction: the import stands even if routing fails.
+        tasks.route_pairs.delay_on_commit(project.id)
     messages.success(request, f"{upload.name}: {summary.line()}")
     return redirect("curation:project_detail", slug=slug)
 
@@ -135,3 +154,113 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
     members = Membership.objects.filter(project=project).select_related("user").order_by("user__username")
     context = {"project": project, "role": role, "form": form, "members": members}
     return render(request, "curation/project_members.html", context)
+
+
+# --- curation (issue 7): dashboard, adjudication, routing -----------------------------
+
+
+def _describe_filters(project, filters: list[tuple[str, object]]) -> list[str]:
+    """Readable names of the dashboard-link filters in use (judge and annotator names)."""
+    names = dict(filters)
+    judge = JudgeConfig.objects.filter(project=project, id=names["judge"]).first() if "judge" in names else None
+    annotator = (
+        Annotator.objects.filter(id=names["annotator"], judgments__project=project).first()
+        if "annotator" in names
+        else None
+    )
+    words = {
+        "judge": f"judge {judge.name if judge else '(unknown)'}",
+        "annotator": f"annotator {annotator.name if annotator else '(unknown)'}",
+        "human": f"human verdict {VERDICT_LABELS.get(names.get('human'), '')}",
+        "ai": f"AI verdict {VERDICT_LABELS.get(names.get('ai'), '')}",
+        "gold": "gold pairs",
+        "wrong": "answered gold wrong",
+        "inconsistent": "position-inconsistent",
+        "longer_wins": "longer response won",
+        "week": f"week of {names.get('week')}",
+        "label_source": f"label from {names.get('label_source')}",
+        "category_none": "no category",
+    }
+    return [words[key] for key, _ in filters]
+
+
+@login_required
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """The reviewer dashboard; heavy panels load lazily with ``?panel=<name>``."""
+    project, role = project_for(request.user, slug, Role.REVIEWER)
+    panel = request.GET.get("panel")
+    if panel:
+        if panel not in dashboard_panels.PANELS:
+            raise Http404(f"No dashboard panel {panel!r}.")
+        context = {"project": project, "role": role, **dashboard_panels.panel_context(project, panel)}
+        return render(request, f"curation/dashboard.html#{panel}", context)
+    context = {"project": project, "role": role, "panels": list(dashboard_panels.PANELS)[1:]}
+    return render(request, "curation/dashboard.html", context)
+
+
+@login_required
+def adjudication_queue(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, Role.REVIEWER)
+    form = PairFilterForm(request.GET)
+    after = form.cleaned_data.get("after") if form.is_valid() else None
+    pairs = selectors.adjudication_page(project=project, after=after)
+    for pair in pairs:
+        pair.form = AdjudicationForm(project=project, prefix=f"p{pair.id}")
+    context = {
+        "project": project,
+        "role": role,
+        "pairs": pairs,
+        "total": selectors.adjudication_queue(project).count(),
+        "annotators": dashboard_panels.panel_context(project, "annotators")["annotators"],
+        "next_after": pairs[-1].id if len(pairs) == 25 else None,
+    }
+    return render(request, "curation/adjudication_queue.html", context)
+
+
+@login_required
+@require_POST
+def adjudicate(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
+    """Record a reviewer decision (or a gold mark) from the queue (htmx) or the pair page."""
+    project, role = project_for(request.user, slug, Role.REVIEWER)
+    pair = get_object_or_404(Pair.objects.select_related("project"), project=project, id=pair_id)
+    prefix = f"p{pair.id}" if request.htmx else None
+    form = AdjudicationForm(request.POST, project=project, prefix=prefix)
+    error = None
+    if form.is_valid():
+        try:
+            decision = services.adjudication_record(
+                pair=pair,
+                reviewer=request.user,
+                verdict=form.cleaned_data["verdict"],
+                note=form.cleaned_data["note"],
+                source=Adjudication.Source.MARK_GOLD
+                if form.cleaned_data["action"] == "mark_gold"
+                else Adjudication.Source.REVIEW,
+            )
+        except services.AdjudicationRejected as rejected:
+            error = str(rejected)
+    else:
+        error = "; ".join(" ".join(errors) for errors in form.errors.values())
+    if request.htmx:
+        if error is None:
+            context = {"project": project, "role": role, "pair": pair, "decision": decision}
+        else:
+            queued = selectors.adjudication_page(project=project, after=None, pair_id=pair.id)
+            pair = queued[0] if queued else pair
+            pair.form = form
+            context = {"project": project, "role": role, "pair": pair, "error": error}
+        return render(request, "curation/adjudication_queue.html#queue_row", context)
+    if error:
+        messages.error(request, f"Nothing was recorded: {error}")
+    else:
+        messages.success(request, f"Recorded: {decision.get_source_display().lower()}, pair {pair.id} is gold.")
+    return redirect("curation:pair_detail", slug=slug, pair_id=pair.id)
+
+
+@login_required
+@require_POST
+def route(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, Role.ADMIN)
+    tasks.route_pairs.delay_on_commit(project.id)
+    messages.success(request, "A routing round has started; the queue and statuses update when it finishes.")
+    return redirect("curation:dashboard", slug=slug)

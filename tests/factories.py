@@ -3,7 +3,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from curation.hashing import pair_hash, prompt_hash, response_hash
-from curation.models import Annotator, JudgeConfig, Judgment, Membership, Pair, Project, Prompt, Response
+from curation.models import Adjudication, Annotator, JudgeConfig, Judgment, Membership, Pair, Project, Prompt, Response
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -108,3 +108,16 @@ class AIJudgmentFactory(factory.django.DjangoModelFactory):
     verdict = -1
     confidence = 0.8
     position_consistent = True
+
+
+# --- curation (issue 7) ----------------------------------------------------------------
+
+
+class AdjudicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Adjudication
+
+    pair = factory.SubFactory(PairFactory)
+    project = factory.SelfAttribute("pair.project")
+    verdict = -1
+    source = Adjudication.Source.REVIEW

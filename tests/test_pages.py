@@ -148,7 +148,7 @@ def test_settings_and_members_pages(client, member, project):
     assert client.get(url).status_code == 200
     data = {
         "name": "Renamed", "description": "", "instructions": "Be careful.", "mode": "reveal_after",
-        "verdict_scale": 5, "overlap": 2, "quorum": "", "lease_minutes": 10, "gold_rate": 0.1,
+        "verdict_scale": 5, "overlap": 2, "quorum": "", "consensus_weighting": "majority", "lease_minutes": 10, "gold_rate": 0.1,
         "length_rule_k": 500, "silver_confidence": 0.7, "human_budget": "", "auto_accept_min_pairs": 100,
         "auto_accept_threshold": 0.9, "audit_fraction": 0.05, "default_model": "",
     }

@@ -28,6 +28,10 @@ class Project(models.Model):
         REVEAL_AFTER = "reveal_after", "Reveal after: AI shown once the human submits"
         ASSISTED = "assisted", "Assisted: AI shown from the start"
 
+    class ConsensusWeighting(models.TextChoices):
+        MAJORITY = "majority", "Majority: every annotator counts the same"
+        GOLD_ACCURACY = "gold_accuracy", "Weighted by each annotator's accuracy on gold pairs"
+
     class Scale(models.IntegerChoices):
         THREE = 3, "Three levels (A, tie, B)"
         FIVE = 5, "Five levels (A much better … B much better)"
@@ -51,6 +55,13 @@ class Project(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Human records needed for consensus; empty means the overlap.",
     )
+    consensus_weighting = models.CharField(
+        max_length=16,
+        choices=ConsensusWeighting.choices,
+        default=ConsensusWeighting.MAJORITY,
+        help_text="How human records combine into consensus. Weighted: an annotator counts with their "
+        "accuracy on gold pairs, 0.75 until they have answered 10.",
+    )
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.BLIND)
     lease_minutes = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1)])
     gold_rate = models.FloatField(
@@ -71,7 +82,10 @@ class Project(models.Model):
     )
     routing_weights = models.JSONField(default=default_routing_weights, blank=True)
     human_budget = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Pairs routed to humans per routing round."
+        null=True,
+        blank=True,
+        help_text="Most pairs waiting for human judgments at once; each routing round tops the queue up "
+        "with the highest routing scores. Empty routes every unverified pair that needs humans.",
     )
     auto_accept_min_pairs = models.PositiveIntegerField(default=100)
     auto_accept_threshold = models.FloatField(

@@ -55,3 +55,12 @@ def get_item(mapping, key):
 def basename(path: str) -> str:
     """The file name of a stored relative path (export files)."""
     return str(path).rsplit("/", 1)[-1]
+
+
+@register.filter
+def interval(bounds) -> str:
+    """A 95% interval as "0.49 – 0.55" (empty when there is none)."""
+    if not bounds:
+        return ""
+    low, high = bounds
+    return f"{low:.2f} – {high:.2f}"

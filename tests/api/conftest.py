@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from curation import services
-from curation.models import Adjudication, ExportJob, GenerationJob, Membership, Pair, Project, Rubric
+from curation.models import Adjudication, ExportJob, GenerationJob, Pair, Project, Rubric
 
 from ..factories import (
     AIJudgmentFactory,

@@ -1,7 +1,6 @@
 """Export fixtures: a project built through the real importer (so tiers and labels
 come from the real consensus code), and a real Celery worker process."""
 import json
-import os
 import subprocess
 import sys
 import time

@@ -6,7 +6,7 @@ from tqdm import tqdm
 
 from curation.importers import FORMATS, RecordError, dataset_import
 from curation.models import Project
-from curation.services import project_create
+from curation.services import pairs_route, project_create
 
 
 class Command(BaseCommand):
@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Import prompts, pairs and judgments from a file. The whole file is validated first; "
         "a bad record stops the import with the line and field named, exit status 1, and "
         "nothing written. Importing the same file twice adds nothing. Formats: auto (detected "
-        f"from the first record), {', '.join(FORMATS)}."
+        f"from the first record), {', '.join(FORMATS)}. After an import a routing round scores the "
+        "project's pairs and fills the annotation queue (skip it with --no-route)."
     )
 
     def add_arguments(self, parser):
@@ -27,8 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print the summary as JSON")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--no-route", action="store_true", help="do not run a routing round after the import"
+        )
 
-    def handle(self, *args, path, project, fmt, create_project, dry_run, as_json, no_progress, **options):
+    def handle(self, *args, path, project, fmt, create_project, dry_run, as_json, no_progress, no_route, **options):
         try:
             target = Project.objects.get(slug=project)
         except Project.DoesNotExist:
@@ -62,3 +66,6 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(summary.as_dict(), sort_keys=True))
         else:
             self.stdout.write(summary.line())
+        if not dry_run and not no_route:
+            # After the import's transaction: the import stands even if routing fails.
+            self.stderr.write(pairs_route(project=target).line())
