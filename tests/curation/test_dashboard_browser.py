@@ -1,38 +1,20 @@
 """The dashboard and the adjudication queue in a real browser (Debian Chromium)."""
 import pytest
-from django.db import connections
 
 from curation.models import Adjudication, Membership, Pair
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        yield page
-        browser.close()
-        # ORM calls made while Playwright's loop runs use their own (context-local)
-        # connections: close them, or PostgreSQL keeps a session on the test database.
-        connections.close_all()
-
-
 def log_in(page, live_server, project):
+    """A reviewer of the project, logged in through the form (shared fixtures in tests/support/browser.py)."""
     reviewer = UserFactory(username="reviewer-in-browser")
     MembershipFactory(project=project, user=reviewer, role=Membership.Role.REVIEWER)
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "reviewer-in-browser")
     page.fill("input[name=password]", "pw-for-tests-1")
     page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_dashboard_panels_load_and_a_cell_leads_to_its_pairs(browser_page, live_server, project, build):
