@@ -42,17 +42,22 @@ def annotator_weight(n_gold: int, n_correct: int) -> float:
     return n_correct / n_gold
 
 
-def status_after_refresh(status: str, tier: str) -> str:
+def status_after_refresh(status: str, tier: str, *, n_human: int = 0, overlap: int | None = None) -> str:
     """A pair's status once its tier is recomputed.
 
-    Gold needs no more human time: accepted. A pair that lost its tier (a disagreeing
-    human demoted silver) goes back to open, for the next routing round. Everything
-    else is the routing round's decision (``services.pairs_route``); rejected stays.
+    Gold needs no more human time: accepted. A routed pair whose human judgments reached
+    the overlap without consensus leaves the queue (open; the adjudication queue takes
+    it), so the annotation queue never walks past full pairs. A pair that lost its tier
+    (a disagreeing human demoted silver) goes back to open, for the next routing round.
+    Everything else is the routing round's decision (``services.pairs_route``);
+    rejected stays.
     """
     if status == "rejected":
         return status
     if tier == "gold":
         return "accepted"
+    if status == "routed" and overlap is not None and n_human >= overlap:
+        return "open"
     if tier == "unverified" and status == "accepted":
         return "open"
     return status

@@ -1,12 +1,11 @@
-"""Agreement figures available before the full agreement report (methods.md §3) lands.
+"""A quick overview beside the full agreement report (``curation.agreement.report``).
 
-``agreement_overview`` is what the API's agreement endpoint returns: counts per tier
+``agreement_overview`` is the ``overview`` part of the API's agreement endpoint: counts per tier
 and label source, judgment counts, and per judge the sign (3-way) agreement with
 human consensus and with the final label, each with its n — all SQL aggregates, a
 fixed handful of queries whatever the project's size. The dataset card shows the
 same per-judge figures over the exported pairs (summed batch by batch with
-``judge_counts``, see ``curation.exports``). When the curation metrics (κ, α,
-intervals) are merged, point ``agreement_overview`` at the full report.
+``judge_counts``, see ``curation.exports``); the card adds the project's full report.
 """
 from collections import Counter
 

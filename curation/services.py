@@ -245,7 +245,9 @@ def _refresh_chunk(ids: list[int]) -> int:
             "consensus_verdict": state.consensus_verdict,
             "consensus_strength": state.consensus_strength,
             "n_human_judgments": state.n_human_judgments,
-            "status": status_after_refresh(pair.status, state.tier),
+            "status": status_after_refresh(
+                pair.status, state.tier, n_human=state.n_human_judgments, overlap=pair.project.overlap
+            ),
         }
         if any(getattr(pair, key) != value for key, value in new.items()):
             for key, value in new.items():

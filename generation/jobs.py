@@ -256,12 +256,30 @@ def job_progress_update(*, job_id: int, add_rows: Counter | dict | None = None) 
             rows.update({k: v for k, v in add_rows.items() if v})
             job.rows_created = dict(rows)
         active = counts.get(JobItem.State.PENDING, 0) + counts.get(JobItem.State.RUNNING, 0)
-        if not active and job.state in ACTIVE_JOB_STATES:
+        finished_now = not active and job.state in ACTIVE_JOB_STATES
+        if finished_now:
             job.state = JobState.FAILED if job.n_failed else JobState.DONE
             job.error = f"{job.n_failed} of {job.n_items} items failed" if job.n_failed else ""
             job.finished_at = timezone.now()
         job.save(update_fields=["n_done", "n_failed", "rows_created", "state", "error", "finished_at"])
+        if finished_now and job.n_done:
+            _job_finished(job)
         return job
+
+
+def _job_finished(job: GenerationJob) -> None:
+    """New pairs and AI judgments change what humans should see: a routing round for the
+    project once the job's rows are committed (curation decides what goes to the queue)."""
+    from curation.tasks import route_pairs
+
+    transaction.on_commit(lambda: _publish_quietly(route_pairs, job.project_id))
+
+
+def _publish_quietly(task, *args) -> None:
+    try:
+        task.delay(*args)
+    except Exception:  # the broker being down must not fail the job that just finished
+        logger.warning("could not queue %s for %s", task.name, args, exc_info=True)
 
 
 # --- cancel, retry, recover ------------------------------------------------------

@@ -22,6 +22,7 @@ from curation.exports import ExportError
 from curation.importers import RecordError, dataset_import_upload
 from curation.job_service import JobRejected, job_service
 from curation.models import ExportJob, GenerationJob, Pair, Rubric
+from curation.agreement import report as agreement_report
 from curation.overview import agreement_overview
 from curation.permissions import Role, project_for, visible_projects
 
@@ -153,12 +154,35 @@ class RubricList(APIView):
 
 
 class AgreementReport(APIView):
-    @extend_schema(operation_id="agreement_report", responses={200: OpenApiTypes.OBJECT, **ERRORS},
-                   description="Counts per tier and label source, judgment counts, and per judge the 3-way "
-                               "agreement with human consensus and with the final label (SQL aggregates).")
+    @extend_schema(
+        operation_id="agreement_report",
+        parameters=[
+            OpenApiParameter("intervals", bool, description="95% bootstrap intervals (default true)"),
+            OpenApiParameter("breakdowns", bool, description="per category, template, aspect and week (default false)"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        description="The agreement report of `manage.py agreement_report --json` (human–human Krippendorff's α, "
+                    "Fleiss' κ, percent agreement; human–AI per judge: Cohen's κ, weighted κ, α ordinal; "
+                    "annotators; bias) plus `overview`: counts per tier and label source and per judge the "
+                    "3-way agreement with human consensus and with the final label.",
+    )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = project_for(request.user, slug, Role.REVIEWER)
-        return Response(agreement_overview(project=project))
+        intervals = _flag(request, "intervals", default=True)
+        breakdowns = _flag(request, "breakdowns", default=False)
+        result = agreement_report(project, intervals=intervals, breakdowns=breakdowns)
+        return Response({**result, "overview": agreement_overview(project=project)})
+
+
+def _flag(request: Request, name: str, *, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ApiError(f"{name} must be true or false, got {raw!r}", name)
 
 
 # --- jobs -----------------------------------------------------------------------------

@@ -62,6 +62,44 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+def _figure(value, interval=None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+
+
+def _project_agreement(report: dict | None) -> str:
+    """Human–human and human–AI agreement over the whole project (``agreement_report``),
+    with 95% bootstrap intervals over pairs."""
+    if not report:
+        return "## Agreement in the project\n\nNot computed."
+    hh = report["human_human"]
+    intervals = hh.get("intervals") or {}
+    alpha = hh["krippendorff_alpha"]
+    lines = [
+        "## Agreement in the project",
+        "",
+        f"Over all {report['n_pairs']:,} pairs of the project and {report['n_human_judgments']:,} human judgments "
+        f"(`manage.py agreement_report --project {report['project']}`); intervals are 95% bootstrap over pairs.",
+        "",
+        f"- Human–human ({hh['n_units']:,} pairs with at least two human judgments, {hh['scale'] or 'no'} scale): "
+        f"Krippendorff's α ordinal {_figure(alpha['ordinal'], intervals.get('krippendorff_alpha_ordinal'))}, "
+        f"nominal {_figure(alpha['nominal'], intervals.get('krippendorff_alpha_nominal'))}; "
+        f"Fleiss' κ {_figure(hh['fleiss_kappa'], intervals.get('fleiss_kappa'))}; "
+        f"percent agreement {_figure(hh['percent_agreement'], intervals.get('percent_agreement'))}.",
+    ]
+    rows = [
+        [j["judge"], f"{j['n']:,}", _figure(j["cohen_kappa"], (j.get("intervals") or {}).get("cohen_kappa")),
+         _figure(j["weighted_kappa_quadratic"]), _figure(j["krippendorff_alpha_ordinal"]),
+         _figure(j["percent_agreement"])]
+        for j in report["human_ai"]
+    ]
+    if rows:
+        lines += ["", "Each AI judge against the first human records on the same pairs:", "",
+                  _table(["judge", "n", "Cohen's κ", "weighted κ (quadratic)", "α ordinal", "percent agreement"], rows)]
+    return "\n".join(lines)
+
+
 def dataset_card(
     *,
     project: Project,
@@ -121,6 +159,7 @@ def dataset_card(
         "judges themselves, so agreement with human consensus is the independent figure):\n\n"
         + (_table(["judge", "kind", "method", "model", "template", "judgments", "parsed", "vs human consensus",
                    "vs final label", "position consistency"], judge_rows) if judge_rows else "No AI judgments."),
+        _project_agreement(figures.get("report")),
         "## How the pairs were made\n\n"
         + _table(["origin (import format or generation method)", "pairs"], [[o, f"{n:,}"] for o, n in stats.origins.most_common()])
         + "\n\nResponses by producer (top 10):\n\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
+from curation.agreement import report as agreement_report
 from curation.models import Project, Rubric
 
 from .card import ExportStats, dataset_card
@@ -168,6 +169,9 @@ def export_write(
          "data": False}
         for key, sidecar in sidecars.items()
     ]
+    # The project's agreement report (human–human α and κ, each judge against humans,
+    # with bootstrap intervals) describes how far the labels can be trusted.
+    figures["report"] = agreement_report(project, intervals=True)
     card = dataset_card(project=project, options=options, stats=stats, files=files, figures=figures, notes=notes)
     for sink in (*sinks.values(), *sidecars.values()):
         sink.commit()

@@ -156,15 +156,29 @@ def test_export_through_the_api(world, settings, tmp_path, django_capture_on_com
 
 
 def test_agreement_report(world):
-    report = client_for(world, "reviewer").get(url(world, "agreement/")).json()
-    assert report["tiers"] == {"unverified": 1, "silver": 0, "gold": 2}
-    assert report["human_judgments"] == 2 and report["ai_judgments"] == 1
-    assert report["label_sources"] == {"adjudication": 1, "human_consensus": 1, "none": 1}
-    [judge] = report["judges"]
+    from curation.agreement import report as agreement_report
+
+    client = client_for(world, "reviewer")
+    report = client.get(url(world, "agreement/")).json()
+    # The full report of `agreement_report --json`, the same figures.
+    expected = agreement_report(world.project, intervals=True)
+    assert report["n_pairs"] == expected["n_pairs"] == 3
+    assert report["n_human_judgments"] == 2
+    assert report["human_human"]["krippendorff_alpha"] == expected["human_human"]["krippendorff_alpha"]
+    assert [j["judge"] for j in report["human_ai"]] == [j["judge"] for j in expected["human_ai"]]
+    assert "by_category" not in report
+    assert "by_category" in client.get(url(world, "agreement/?breakdowns=true&intervals=false")).json()
+    bad = client.get(url(world, "agreement/?intervals=maybe"))
+    assert bad.status_code == 400 and bad.json()["field"] == "intervals"
+    overview = report["overview"]
+    assert overview["tiers"] == {"unverified": 1, "silver": 0, "gold": 2}
+    assert overview["human_judgments"] == 2 and overview["ai_judgments"] == 1
+    assert overview["label_sources"] == {"adjudication": 1, "human_consensus": 1, "none": 1}
+    [judge] = overview["judges"]
     # The judge said A (−1) where both humans said A: agrees with the consensus and the label.
     assert judge["agreement_with_human_consensus"] == 1.0 and judge["n_with_human_consensus"] == 1
     assert judge["agreement_with_label"] == 1.0 and judge["n_with_label"] == 1
-    assert report["humans"]["agreement_with_label"] == 1.0 and report["humans"]["n_with_label"] == 2
+    assert overview["humans"]["agreement_with_label"] == 1.0 and overview["humans"]["n_with_label"] == 2
 
 
 def test_jobs_list_status_and_the_generation_seam(world):

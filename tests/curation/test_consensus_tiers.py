@@ -34,6 +34,12 @@ def test_status_after_refresh(status, tier, after):
     assert status_after_refresh(status, tier) == after
 
 
+def test_a_routed_pair_with_all_its_human_judgments_leaves_the_queue():
+    assert status_after_refresh("routed", "unverified", n_human=3, overlap=3) == "open"
+    assert status_after_refresh("routed", "unverified", n_human=2, overlap=3) == "routed"
+    assert status_after_refresh("routed", "gold", n_human=3, overlap=3) == "accepted"
+
+
 def answer_gold(annotator, build, *, n, correct):
     for i in range(n):
         pair = build(humans=[])

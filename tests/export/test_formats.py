@@ -97,6 +97,15 @@ def test_card_counts_and_agreement_figures(export_project, tmp_path):
     assert "Human records: 6; agreement with the final label 100.0% (n=6)." in card
     assert "all sources agree on 32 of them" in card  # p-gold-import has no source
     assert "- ties excluded" in card and "| sample | 20 |" in card
+    # The project's agreement report, the same figures as `agreement_report`.
+    from curation.agreement import report
+
+    figures = report(export_project, intervals=False)
+    alpha = figures["human_human"]["krippendorff_alpha"]["ordinal"]
+    assert "## Agreement in the project" in card
+    assert f"Krippendorff's α ordinal {alpha:.3f} [" in card
+    assert {j["judge"] for j in figures["human_ai"]} <= {line.split("|")[1].strip() for line in card.splitlines()
+                                                         if line.startswith("| judge-")}
 
 
 def test_filters_min_tier_ties_flags(export_project, tmp_path):
