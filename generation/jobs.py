@@ -261,10 +261,26 @@ def job_progress_update(*, job_id: int, add_rows: Counter | dict | None = None) 
             job.state = JobState.FAILED if job.n_failed else JobState.DONE
             job.error = f"{job.n_failed} of {job.n_items} items failed" if job.n_failed else ""
             job.finished_at = timezone.now()
+            job.rows_created = {**(job.rows_created or {}), **_rows_of_job(job)}
         job.save(update_fields=["n_done", "n_failed", "rows_created", "state", "error", "finished_at"])
         if finished_now and job.n_done:
             _job_finished(job)
         return job
+
+
+def _rows_of_job(job: GenerationJob) -> dict[str, int]:
+    """The rows the job created, counted in the database at its end. Items report what
+    they created as they finish, but an attempt killed after writing and before reporting
+    leaves its rows to the retry, which finds them existing and reports nothing."""
+    from curation.models import Judgment, Pair, Prompt, Response
+
+    counts = {
+        "prompts": Prompt.objects.filter(generation_job=job).count(),
+        "responses": Response.objects.filter(generation_job=job).count(),
+        "pairs": Pair.objects.filter(generation_job=job).count(),
+        "judgments": Judgment.objects.filter(generation_job=job).count(),
+    }
+    return {name: n for name, n in counts.items() if n or name in (job.rows_created or {})}
 
 
 def _job_finished(job: GenerationJob) -> None:

@@ -19,6 +19,7 @@ def test_start_a_job_and_watch_it_finish(live_server, celery_worker, browser_pag
     page.fill("input[name=username]", "curator")
     page.fill("input[name=password]", "pw-for-tests-1")
     page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/projects/{project.slug}/")
     page.select_option("select[name=method]", "sample")
     page.click("details.job-params-box summary")
