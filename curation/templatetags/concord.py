@@ -64,3 +64,11 @@ def interval(bounds) -> str:
         return ""
     low, high = bounds
     return f"{low:.2f} – {high:.2f}"
+
+
+@register.filter
+def compact_json(value) -> str:
+    """Parameters as one line of JSON (escaped by the template like any text)."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": ")) if value else "{}"
