@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from . import dashboard as dashboard_panels
 from . import judge_stats, selectors, services, tasks
+from .ai_display import annotate_ai_judgments
 from .forms import (
     AdjudicationForm,
     ExportForm,
@@ -96,7 +97,7 @@ def pair_detail(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
         "role": role,
         "pair": pair,
         "human_judgments": [j for j in judgments if j.is_human],
-        "ai_judgments": [j for j in judgments if not j.is_human],
+        "ai_judgments": annotate_ai_judgments([j for j in judgments if not j.is_human]) if can_review else [],
         "can_review": can_review,
         "adjudications": list(selectors.adjudications_of(pair)) if can_review else [],
         "adjudication_form": AdjudicationForm(project=project) if can_review else None,
