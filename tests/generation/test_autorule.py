@@ -193,3 +193,27 @@ def test_run_job_command_lists_autorule(capsys):
     call_command("run_job", "--list-params")
     out = capsys.readouterr().out
     assert "autorule" in out and "max_rules" in out
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_real_smollm2_autorule_through_a_worker(project, sources, celery_worker, settings):
+    """SmolLM2-135M-Instruct reasons and extracts in a real worker; whatever it writes,
+    every saved rule points at real source judgments and nothing is invented."""
+    call_command("prepare_model", verbosity=0)
+    job = job_start(project=project, method="autorule", params={"max_new_tokens": 48, "limit": 2})
+    worker = celery_worker(env={"CONCORD_BACKEND": "transformers", "CONCORD_MODEL_PATH": settings.CONCORD_MODEL_PATH})
+    job = worker.wait_for_job(job, timeout=300)
+    assert job.state == "done", job.error
+    calls = LLMCall.objects.filter(job=job)
+    assert calls.filter(template_name="autorule-reason").count() == 2
+    assert calls.filter(template_name="autorule-extract").count() == 2
+    assert all(call.error == "" and call.model == "SmolLM2-135M-Instruct" for call in calls)
+    ruleset = Rubric.objects.get(project=project, kind=Rubric.Kind.RULESET)
+    result = JobItem.objects.get(job=job).result
+    allowed = {sources[0].id, sources[1].id}
+    for rule in ruleset.items:
+        assert rule["sources"] and set(rule["sources"]) <= allowed and rule["support"] == len(rule["sources"])
+    with_rules = {s for rule in ruleset.items for s in rule["sources"]}
+    unparsed = {u["judgment"] for u in result["unparsed"]}
+    assert with_rules | unparsed == allowed or result["n_beyond_cap"] > 0
