@@ -67,8 +67,10 @@ def interval(bounds) -> str:
 
 
 @register.filter
-def compact_json(value) -> str:
-    """Parameters as one line of JSON (escaped by the template like any text)."""
+def param_lines(params) -> list[str]:
+    """Parameters as "key: value" lines, values in JSON (escaped by the template like any text)."""
     import json
 
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": ")) if value else "{}"
+    if not isinstance(params, dict):
+        return [json.dumps(params, ensure_ascii=False)] if params else []
+    return [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in sorted(params.items())]
