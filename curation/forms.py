@@ -1,10 +1,12 @@
+import json
+
 from django import forms
 from django.contrib.auth import get_user_model
 
 from .exports.options import FORMATS as EXPORT_FORMATS
 from .exports.options import MARGINS, TIERS
 from .importers import FORMATS
-from .models import Membership, Pair, Project
+from .models import JudgeConfig, Membership, Pair, Project
 
 
 class ProjectCreateForm(forms.ModelForm):
@@ -155,3 +157,52 @@ class AdjudicationForm(forms.Form):
         if (data.get("action") or "decide") == "decide" and data.get("verdict") is None:
             self.add_error("verdict", "Choose a verdict.")
         return data
+
+
+# --- AI judges (issue 5) ---------------------------------------------------------------
+
+AI_JUDGE_METHODS = [
+    (value, label)
+    for value, label in JudgeConfig.Method.choices
+    if value not in (JudgeConfig.Method.CONSTRUCTION, JudgeConfig.Method.IMPORTED)
+]
+
+
+class JudgeConfigForm(forms.Form):
+    """An admin's new AI judge. ``params`` is a JSON object, checked here so a typo is
+    reported with its line and column instead of being stored."""
+
+    name = forms.SlugField(max_length=100, help_text="Letters, digits, - and _; used as run_job --param judge=NAME.")
+    method = forms.ChoiceField(choices=AI_JUDGE_METHODS)
+    model = forms.CharField(max_length=300, required=False, help_text="Empty: the project's default model.")
+    template_version = forms.CharField(max_length=50, required=False, initial="1")
+    params = forms.CharField(
+        required=False,
+        initial="{}",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text='A JSON object, e.g. {"n_samples": 2}.',
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if JudgeConfig.objects.filter(project=self.project, name=name).exists():
+            raise forms.ValidationError(f"This project already has a judge named {name!r}.")
+        return name
+
+    def clean_params(self) -> dict:
+        text = (self.cleaned_data.get("params") or "").strip() or "{}"
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(
+                f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+            ) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                f"Parameters must be a JSON object like {{\"n_samples\": 2}}, not a {type(value).__name__}."
+            )
+        return value

@@ -13,7 +13,7 @@ from django.db.models import (
 from django.db.models.functions import Sign, TruncDate, TruncWeek
 
 from .agreement import aggregate_session, agrees_with_gold, ai_records, chose_longer, human_ai_items, human_records
-from .models import Adjudication, Judgment, Pair, Project, Prompt
+from .models import Adjudication, Judgment, Pair, Project, Prompt, Rubric
 from .permissions import Role, role_at_least
 
 
@@ -253,3 +253,34 @@ def pair_conditions(project: Project, data: dict) -> list[Q]:
             queued = queued.filter(humans_disagree=False)
         conditions.append(Q(id__in=queued.values("id")))
     return conditions
+
+
+# --- AI judges (issue 5): rule sets with the judgments they came from -----------------
+
+
+def ruleset_versions(project: Project) -> list[Rubric]:
+    return list(
+        Rubric.objects.filter(project=project, prompt__isnull=True, kind=Rubric.Kind.RULESET)
+        .only("id", "version", "origin", "created_at", "parent_id")
+        .order_by("-version")
+    )
+
+
+def ruleset_with_sources(ruleset: Rubric) -> list[dict]:
+    """The rules of a rule set, each with its source judgments (pair, who, rationale),
+    fetched in one query for all rules."""
+    rules = [item if isinstance(item, dict) else {"text": str(item)} for item in ruleset.items or []]
+    ids = {int(i) for rule in rules for i in rule.get("sources") or [] if str(i).isdigit()}
+    sources = {
+        row["id"]: row
+        for row in Judgment.objects.filter(project_id=ruleset.project_id, id__in=ids).values(
+            "id", "pair_id", "annotator__name", "judge_config__name", "rationale", "verdict"
+        )
+    }
+    return [
+        {
+            **rule,
+            "source_judgments": [sources[int(i)] for i in rule.get("sources") or [] if str(i).isdigit() and int(i) in sources],
+        }
+        for rule in rules
+    ]

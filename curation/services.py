@@ -909,3 +909,45 @@ def _fill_budget(project: Project, heap: list[tuple[float, int]], places: int) -
     admitted = models.Q(routing_score__gt=last_score) | models.Q(routing_score=last_score, id__lte=-last_negative_id)
     candidates.filter(admitted).exclude(status=Pair.Status.ROUTED).update(status=Pair.Status.ROUTED)
     candidates.exclude(admitted).exclude(status=Pair.Status.OPEN).update(status=Pair.Status.OPEN)
+
+
+# --- AI judges (issue 5): judges added by admins, rule sets --------------------------
+
+
+def judge_config_add(
+    *, project: Project, name: str, method: str, model: str = "", template_version: str = "1", params: dict | None = None
+) -> JudgeConfig:
+    """An AI judge added by an admin, on the project's default model unless named."""
+    params = params or {}
+    return JudgeConfig.objects.create(
+        project=project,
+        name=name,
+        kind=JudgeConfig.Kind.AI,
+        method=method,
+        backend=settings.CONCORD_BACKEND,
+        model=model or project.default_model or settings.CONCORD_MODEL_NAME,
+        template_version=template_version or "1",
+        params=params,
+        params_hash=params_hash(params),
+    )
+
+
+@transaction.atomic
+def ruleset_add(*, project: Project, items: list[dict], origin: str, text: str = "", llm_call=None, created_by=None) -> Rubric:
+    """A new version of the project's rule set (``kind = ruleset``), its parent the
+    newest one. The project row is locked so two jobs never take the same version."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    previous = (
+        Rubric.objects.filter(project=project, prompt__isnull=True, kind=Rubric.Kind.RULESET).order_by("-version").first()
+    )
+    return Rubric.objects.create(
+        project=project,
+        kind=Rubric.Kind.RULESET,
+        version=previous.version + 1 if previous else 1,
+        parent=previous,
+        items=items,
+        text=text,
+        origin=origin,
+        llm_call=llm_call,
+        created_by=created_by,
+    )

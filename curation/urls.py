@@ -23,4 +23,5 @@ urlpatterns = [
     path("<slug:slug>/dashboard/", views.dashboard, name="dashboard"),
     path("<slug:slug>/adjudication/", views.adjudication_queue, name="adjudication_queue"),
     path("<slug:slug>/route/", views.route, name="route"),
+    path("<slug:slug>/judges/", views.judges, name="judges"),
 ]

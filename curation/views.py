@@ -9,11 +9,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import dashboard as dashboard_panels
-from . import selectors, services, tasks
+from . import judge_stats, selectors, services, tasks
+from .ai_display import annotate_ai_judgments
 from .forms import (
     AdjudicationForm,
     ExportForm,
     ImportForm,
+    JudgeConfigForm,
     MemberForm,
     PairFilterForm,
     ProjectCreateForm,
@@ -95,7 +97,7 @@ def pair_detail(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
         "role": role,
         "pair": pair,
         "human_judgments": [j for j in judgments if j.is_human],
-        "ai_judgments": [j for j in judgments if not j.is_human],
+        "ai_judgments": annotate_ai_judgments([j for j in judgments if not j.is_human]) if can_review else [],
         "can_review": can_review,
         "adjudications": list(selectors.adjudications_of(pair)) if can_review else [],
         "adjudication_form": AdjudicationForm(project=project) if can_review else None,
@@ -264,3 +266,38 @@ def route(request: HttpRequest, slug: str) -> HttpResponse:
     tasks.route_pairs.delay_on_commit(project.id)
     messages.success(request, "A routing round has started; the queue and statuses update when it finishes.")
     return redirect("curation:dashboard", slug=slug)
+
+
+# --- AI judges (issue 5) -------------------------------------------------------------
+
+
+@login_required
+def judges(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every JudgeConfig with its figures, the project's rule sets (AutoRule) and, for
+    admins, a form to add a judge. ``?ruleset=N`` shows version N of the rule set."""
+    project, role = project_for(request.user, slug, Role.REVIEWER)
+    is_admin = role_at_least(role, Role.ADMIN)
+    form = JudgeConfigForm(request.POST or None, project=project) if is_admin else None
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only admins add judges.")
+        if form.is_valid():
+            judge = services.judge_config_add(project=project, **form.cleaned_data)
+            messages.success(request, f"Added judge {judge.name}: run it with run_job --method judge --param judge={judge.name}.")
+            return redirect("curation:judges", slug=slug)
+    versions = selectors.ruleset_versions(project)
+    wanted = request.GET.get("ruleset")
+    ruleset = next((v for v in versions if str(v.version) == wanted), versions[0] if versions else None)
+    if ruleset is not None:
+        ruleset.refresh_from_db(fields=["items", "text"])
+    context = {
+        "project": project,
+        "role": role,
+        "judges": judge_stats.judge_stats(project),
+        "small_n": judge_stats.SMALL_N,
+        "form": form,
+        "ruleset_versions": versions,
+        "ruleset": ruleset,
+        "rules": selectors.ruleset_with_sources(ruleset) if ruleset else [],
+    }
+    return render(request, "curation/judges.html", context, status=400 if form is not None and form.errors else 200)

@@ -121,3 +121,34 @@ class AdjudicationFactory(factory.django.DjangoModelFactory):
     project = factory.SelfAttribute("pair.project")
     verdict = -1
     source = Adjudication.Source.REVIEW
+
+
+# --- AI judges (issue 5) ------------------------------------------------------------------
+
+
+def judge_run(shown_order: str = "AB", verdict: int | None = -1, **fields) -> dict:
+    """One entry of ``Judgment.runs``: a judge call in one shown order, its verdict in
+    stored orientation (``verdict_as_shown`` is negated back for BA)."""
+    as_shown = None if verdict is None else (verdict if shown_order == "AB" else -verdict)
+    probabilities = [0.0] * 5
+    if verdict is not None:
+        probabilities[verdict + 2] = 1.0
+    return {
+        "shown_order": shown_order,
+        "verdict": verdict,
+        "verdict_as_shown": as_shown,
+        "probabilities": probabilities,
+        "rationale": f"Run shown {shown_order}.",
+        "checklist_answers": {},
+        "parse_ok": verdict is not None,
+        "llm_call": None,
+        **fields,
+    }
+
+
+class AIJudgmentWithRunsFactory(AIJudgmentFactory):
+    """A swapped pairwise judgment: the original and the swapped run agree."""
+
+    runs = factory.LazyAttribute(lambda o: [judge_run("AB", o.verdict), judge_run("BA", o.verdict)])
+    verdict_before_length_rule = factory.SelfAttribute("verdict")
+    rationale = "Combined from both orders."

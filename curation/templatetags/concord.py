@@ -64,3 +64,13 @@ def interval(bounds) -> str:
         return ""
     low, high = bounds
     return f"{low:.2f} – {high:.2f}"
+
+
+@register.filter
+def param_lines(params) -> list[str]:
+    """Parameters as "key: value" lines, values in JSON (escaped by the template like any text)."""
+    import json
+
+    if not isinstance(params, dict):
+        return [json.dumps(params, ensure_ascii=False)] if params else []
+    return [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in sorted(params.items())]

@@ -1,4 +1,5 @@
 """Generation methods by their ``run_job --method`` name (methods.md §2)."""
+from .autorule import AutoRule
 from .base import ItemContext, Method, Param, ParamError
 from .codeclm import CodecLM
 from .contrastive import ContrastiveFilter
@@ -7,7 +8,7 @@ from .sample import Sample
 from .skillmix import SkillMix
 
 METHODS: dict[str, Method] = {
-    method.name: method for method in (Sample(), RMBoost(), CodecLM(), SkillMix(), ContrastiveFilter())
+    method.name: method for method in (Sample(), RMBoost(), CodecLM(), SkillMix(), ContrastiveFilter(), AutoRule())
 }
 
 __all__ = ["METHODS", "ItemContext", "Method", "Param", "ParamError"]
