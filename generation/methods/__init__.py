@@ -2,12 +2,13 @@
 from .base import ItemContext, Method, Param, ParamError
 from .codeclm import CodecLM
 from .contrastive import ContrastiveFilter
+from .judge import Judge
 from .rmboost import RMBoost
 from .sample import Sample
 from .skillmix import SkillMix
 
 METHODS: dict[str, Method] = {
-    method.name: method for method in (Sample(), RMBoost(), CodecLM(), SkillMix(), ContrastiveFilter())
+    method.name: method for method in (Sample(), RMBoost(), CodecLM(), SkillMix(), ContrastiveFilter(), Judge())
 }
 
 __all__ = ["METHODS", "ItemContext", "Method", "Param", "ParamError"]
