@@ -281,3 +281,36 @@ def test_judgment_record_ai_is_idempotent_and_refuses_an_invented_verdict(pair):
     assert created and not created_again and again.pk == first.pk and again.verdict == 1
     with pytest.raises(ValueError, match="did not parse has no verdict"):
         services.judgment_record_ai(pair=PairFactory(project=pair.project), judge_config=judge, verdict=1, parse_ok=False)
+
+
+@pytest.mark.django_db(transaction=False)
+def test_demo_jobs_judges_a_few_demo_pairs_after_the_sample_job(fake_backend, run_items, settings, tmp_path,
+                                                               django_capture_on_commit_callbacks, capsys):
+    from django.core.management import call_command
+
+    from curation.models import GenerationJob
+
+    settings.VAR_DIR = tmp_path
+    call_command("setup_demo")
+    call_command("demo_jobs")
+    sample = GenerationJob.objects.get()
+    assert sample.params["then"] == {"method": "judge", "params": {
+        "judge": "pairwise-checklist", "limit": 4, "max_new_tokens": 96}}
+    with django_capture_on_commit_callbacks(execute=True):
+        run_items(sample)
+    judge_job = GenerationJob.objects.get(method="judge")
+    assert judge_job.n_items == 4 and judge_job.params["max_new_tokens"] == 96
+    run_items(judge_job)
+    judged = Judgment.objects.filter(judge_config__name="pairwise-checklist", pair__project__slug="demo")
+    assert judged.count() == 4 and all(len(j.runs) == 2 for j in judged)
+    call_command("demo_jobs")  # pairs and a judge job exist: nothing more
+    assert GenerationJob.objects.count() == 2 and "nothing queued" in capsys.readouterr().out
+
+
+def test_demo_jobs_starts_the_judge_job_when_the_demo_already_has_pairs(judged_project, fake_backend, capsys):
+    from django.core.management import call_command
+
+    PairFactory(project=judged_project)
+    call_command("demo_jobs", "--project", judged_project.slug)
+    assert judged_project.generation_jobs.get().method == "judge"
+    assert "queued judge job" in capsys.readouterr().out
