@@ -38,7 +38,8 @@ orientation (negative = A better):
   cdr ``{"cdr": {"A": r_A, "B": r_B}}``, ensemble ``{"ensemble": {"members": [{"judge",
   "verdict"}], "mu", "sigma", "flag", "orientation"}}``.
 * ``flags`` (Judgment field, a list): the ensemble flag ``likely_mislabeled``,
-  ``ambiguous`` or ``strong``; ``checklist_unparsed`` when a checklist failed.
+  ``ambiguous`` or ``strong``; ``checklist_unparsed`` or ``rubric_unparsed`` when call 1
+  of the pairwise or rubric judge did not parse (the pair is judged without it).
 * Score rows (pointwise-aspects: one per response × aspect with value = argmax rating,
   expected, probabilities, rationale; cdr: aspect ``cdr`` with value = the log ratio
   and details of both sums, token count and per-token mean).

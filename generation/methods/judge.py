@@ -299,7 +299,7 @@ def record_combined(run: JudgeRun, runs: list[dict], rubric: Rubric | None):
         runs=runs,
         rubric=rubric,
         aspects={"notes": run.notes} if run.notes else {},
-        flags=["checklist_unparsed"] if "checklist_unparsed" in run.notes else [],
+        flags=list(run.notes),  # checklist_unparsed, rubric_unparsed
     )
 
 

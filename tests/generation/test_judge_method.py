@@ -183,6 +183,15 @@ def test_rubric_then_judge_reasoning_stores_a_reference_solution(pair, fake_back
     assert "<reference-solution id=" in fake_backend.requests[1].messages[0]["content"]
 
 
+def test_rubric_then_judge_with_an_unparsable_plan_stores_no_rubric(pair, fake_backend, run_items):
+    fake_backend.script = ["I cannot decide.", "x", "y"]
+    run_items(start(pair.project, "rubric-then-judge"))
+    judgment = Judgment.objects.get(pair=pair)
+    assert not Rubric.objects.filter(prompt=pair.prompt).exists()
+    assert judgment.rubric is None and judgment.flags == ["rubric_unparsed"] and judgment.parse_ok
+    assert [r["rubric_id"] for r in judgment.runs] == [None, None]
+
+
 def test_rubric_then_judge_chat_rubric_has_normalised_weights(pair, fake_backend, run_items):
     fake_backend.script = ["Type: chat\n- Correct facts | weight 3 | it asks a fact\n- Polite | weight 1 | tone", "x", "y"]
     run_items(start(pair.project, "rubric-then-judge"))
