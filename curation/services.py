@@ -40,6 +40,7 @@ from .models import (
     Prompt,
     Response,
     Rubric,
+    Score,
     Skill,
 )
 from .routing import (
@@ -52,12 +53,15 @@ from .routing import (
 )
 from .selectors import adjudication_queue
 
+# The five AI judges every project starts with (methods.md §2; docs/judges.md). Judging
+# decoding default: temperature 0, 1024 new tokens (a job's max_new_tokens overrides).
 DEFAULT_JUDGES = [
-    ("pairwise-checklist", JudgeConfig.Method.PAIRWISE, {"swap": True, "n_samples": 1}),
-    ("rubric-then-judge", JudgeConfig.Method.RUBRIC, {"swap": True, "single_call": False}),
-    ("pointwise-aspects", JudgeConfig.Method.ASPECTS, {}),
-    ("ensemble", JudgeConfig.Method.ENSEMBLE, {"members": ["pairwise-checklist", "rubric-then-judge", "pointwise-aspects"]}),
-    ("cdr", JudgeConfig.Method.CDR, {"min_margin": 0.0}),
+    ("pairwise-checklist", JudgeConfig.Method.PAIRWISE, {"swap": True, "n_samples": 1, "max_new_tokens": 1024}),
+    ("rubric-then-judge", JudgeConfig.Method.RUBRIC, {"swap": True, "single_call": False, "max_new_tokens": 1024}),
+    ("pointwise-aspects", JudgeConfig.Method.ASPECTS, {"t_tie": 0.0, "t_much": 1.0, "max_new_tokens": 256}),
+    ("ensemble", JudgeConfig.Method.ENSEMBLE, {"members": [], "min_members": 3}),
+    # strong = weak = the project's model until a base model is configured (docs/judges.md).
+    ("cdr", JudgeConfig.Method.CDR, {"strong_model": "", "weak_model": "", "min_margin": 0.0, "t_tie": 0.0}),
 ]
 
 REFRESH_CHUNK = 2000
@@ -667,6 +671,78 @@ def judgment_record_construction(
     if created:
         judgment.llm_calls.add(*llm_calls)
     return judgment, created
+
+
+AI_JUDGMENT_FIELDS = (
+    "verdict", "verdict_before_length_rule", "length_rule_applied", "confidence", "expected_verdict",
+    "position_consistent", "parse_ok", "rationale", "aspects", "checklist_answers", "runs", "rubric", "flags",
+)
+
+
+@transaction.atomic
+def judgment_record_ai(
+    *,
+    pair: Pair,
+    judge_config: JudgeConfig,
+    llm_calls: Iterable = (),
+    generation_job=None,
+    **fields,
+) -> tuple[Judgment, bool]:
+    """An AI judge's judgment of a pair: exactly one per (JudgeConfig, pair), so a retried
+    job item finds the existing row and changes nothing. ``fields`` are the Judgment's
+    AI fields (``AI_JUDGMENT_FIELDS``); a verdict is stored only with ``parse_ok``."""
+    unknown = set(fields) - set(AI_JUDGMENT_FIELDS)
+    if unknown:
+        raise ValueError(f"not an AI judgment field: {', '.join(sorted(unknown))}")
+    if judge_config.project_id != pair.project_id:
+        raise ValueError("the judge config and the pair belong to different projects")
+    verdict = fields.get("verdict")
+    if verdict is not None and not -2 <= verdict <= 2:
+        raise ValueError(f"verdict must be in -2..2, got {verdict}")
+    if verdict is not None and not fields.get("parse_ok", True):
+        raise ValueError("a judgment that did not parse has no verdict")
+    judgment, created = Judgment.objects.get_or_create(
+        pair=pair,
+        judge_config=judge_config,
+        defaults={"project_id": pair.project_id, "is_human": False, "mode": "", "generation_job": generation_job, **fields},
+    )
+    if created:
+        judgment.llm_calls.add(*llm_calls)
+    return judgment, created
+
+
+@transaction.atomic
+def prompt_rubric_ai(
+    *, prompt: Prompt, kind: str, items: list, text: str = "", task_type: str = "", judge_config=None, llm_call=None,
+) -> tuple[Rubric, bool]:
+    """The prompt's first rubric of ``kind`` written by an AI judge (version 1). When
+    any version already exists (an earlier judge run, or a human edit) it is returned
+    unchanged, so all pairs of a prompt use one rubric."""
+    existing = Rubric.objects.filter(prompt=prompt, kind=kind).order_by("-version").first()
+    if existing is not None:
+        return existing, False
+    return Rubric.objects.get_or_create(
+        prompt=prompt, kind=kind, version=1,
+        defaults={"project_id": prompt.project_id, "items": items, "text": text, "task_type": task_type,
+                  "origin": judge_config.method if judge_config else "ai", "judge_config": judge_config,
+                  "llm_call": llm_call},
+    )
+
+
+@transaction.atomic
+def score_record(
+    *, response: Response, judge_config: JudgeConfig, aspect: str, value: float | None, expected: float | None = None,
+    probabilities: list | None = None, rationale: str = "", parse_ok: bool = True, details: dict | None = None,
+    llm_call=None,
+) -> tuple[Score, bool]:
+    """A pointwise score of a response (an aspect rating, a CDR ratio): one per
+    (response, judge config, aspect); an existing one is returned unchanged."""
+    return Score.objects.get_or_create(
+        response=response, judge_config=judge_config, aspect=aspect[:50],
+        defaults={"project_id": judge_config.project_id, "value": value, "expected": expected,
+                  "probabilities": probabilities or [], "rationale": rationale, "parse_ok": parse_ok,
+                  "details": details or {}, "llm_call": llm_call},
+    )
 
 
 @transaction.atomic

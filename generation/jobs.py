@@ -285,10 +285,41 @@ def _rows_of_job(job: GenerationJob) -> dict[str, int]:
 
 def _job_finished(job: GenerationJob) -> None:
     """New pairs and AI judgments change what humans should see: a routing round for the
-    project once the job's rows are committed (curation decides what goes to the queue)."""
+    project once the job's rows are committed (curation decides what goes to the queue).
+    A follow-up job registered with ``job_then`` starts then too."""
     from curation.tasks import route_pairs
 
     transaction.on_commit(lambda: _publish_quietly(route_pairs, job.project_id))
+    followup = (job.params or {}).get(FOLLOWUP_KEY)
+    if followup:
+        transaction.on_commit(lambda: _followup_start(job, followup))
+
+
+FOLLOWUP_KEY = "then"
+
+
+def job_then(*, job: GenerationJob, method: str, params: dict) -> GenerationJob | None:
+    """Start ``method`` on the job's project once ``job`` has finished with some items
+    done (e.g. judge the pairs a sample job is writing). Kept in the job's params under
+    ``then``, so it survives worker restarts; if the job has already finished, the
+    follow-up starts now and is returned. Raises JobStartError for an unknown method."""
+    if method not in METHODS:
+        raise JobStartError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.state not in FINISHED_STATES:
+            locked.params = {**locked.params, FOLLOWUP_KEY: {"method": method, "params": params}}
+            locked.save(update_fields=["params"])
+            return None
+    return job_start(project=locked.project, method=method, params=params) if locked.n_done else None
+
+
+def _followup_start(job: GenerationJob, followup: dict) -> None:
+    try:
+        started = job_start(project=job.project, method=followup["method"], params=followup.get("params") or {})
+        logger.info("job %s finished: started follow-up %s job %s", job.pk, followup["method"], started.pk)
+    except JobStartError as error:
+        logger.warning("job %s finished: follow-up %s did not start: %s", job.pk, followup.get("method"), error)
 
 
 def _publish_quietly(task, *args) -> None:

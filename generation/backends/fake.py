@@ -4,7 +4,10 @@
 order (cycling when ``cycle=True``); without a script it answers with a text derived
 from the last message and the seed, so different seeds give different responses.
 Scores: ``scores`` maps a continuation to its token log-probs (default: one token,
-log-prob −1 per character), or ``score_fn(context, continuation)`` computes them.
+log-prob −1 per character), or ``score_fn(context, continuation)`` computes them;
+``score_script=[{"1": -3.0, "2": -0.1, ...}, ...]`` scripts option scoring: each
+``score_many`` call takes the next dict and gives each continuation found in it that
+one-token log-prob (a judge's verdict or rating options, in call order).
 
 ``CONCORD_BACKEND=fake`` selects it through settings (used by the worker tests);
 ``CONCORD_FAKE_DELAY`` (seconds per request) makes a job slow enough to kill mid-way.
@@ -31,6 +34,7 @@ class FakeBackend(Backend):
         cycle: bool = False,
         scores: dict[str, list[float]] | None = None,
         score_fn: Callable[[Context, str], list[float]] | None = None,
+        score_script: list[dict[str, float]] | None = None,
         delay: float = 0.0,
         supports_score: bool = True,
         supports_logprobs: bool = True,
@@ -40,6 +44,7 @@ class FakeBackend(Backend):
         self.cycle = cycle
         self.scores = scores or {}
         self.score_fn = score_fn
+        self.score_script = list(score_script or [])
         self.delay = delay
         self.supports_score = supports_score
         self.supports_logprobs = supports_logprobs
@@ -85,10 +90,13 @@ class FakeBackend(Backend):
     def score_many(self, items: list[tuple[Context, str]]) -> list[list[float]]:
         if not self.supports_score:
             return super().score_many(items)
+        scripted = self.score_script.pop(0) if self.score_script else {}
         out = []
         for context, continuation in items:
             self.scored.append((context, continuation))
-            if self.score_fn is not None:
+            if continuation in scripted:
+                out.append([scripted[continuation]])
+            elif self.score_fn is not None:
                 out.append(self.score_fn(context, continuation))
             elif continuation in self.scores:
                 out.append(list(self.scores[continuation]))

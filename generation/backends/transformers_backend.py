@@ -210,6 +210,8 @@ class TransformersBackend(Backend):
             if not context_ids:
                 raise BackendError("score needs a non-empty context")
             rows.append((context_ids, continuation_ids))
+        if len(rows) > 1 and all(len(k) == 1 for _, k in rows) and all(c == rows[0][0] for c, _ in rows):
+            return self._score_next_tokens(rows[0][0], [k[0] for _, k in rows])
         results: list[list[float]] = []
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
@@ -223,13 +225,25 @@ class TransformersBackend(Backend):
                 attention[row, : len(sequence)] = 1
             with self._lock, torch.inference_mode():
                 logits = self.lm(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)).logits
-            logprobs = torch.log_softmax(logits.float(), dim=-1)
             for row, (context_ids, continuation_ids) in enumerate(batch):
                 first = len(context_ids)
                 positions = torch.arange(first - 1, first - 1 + len(continuation_ids))
                 tokens = torch.tensor(continuation_ids, dtype=torch.long)
-                results.append(logprobs[row, positions, tokens].tolist() if continuation_ids else [])
+                # log_softmax only at the scored positions: the whole (batch × width × vocab)
+                # tensor would cost hundreds of MB for long contexts.
+                logprobs = torch.log_softmax(logits[row, positions].float(), dim=-1)
+                results.append(logprobs[torch.arange(len(tokens)), tokens].tolist() if continuation_ids else [])
         return results
+
+    def _score_next_tokens(self, context_ids: list[int], tokens: list[int]) -> list[list[float]]:
+        """Single-token options after one shared context (a judge's ``VERDICT: `` options):
+        one forward pass of the context instead of one per option; the same numbers as the
+        general path, since the last context position predicts the option token."""
+        torch = self.torch
+        with self._lock, torch.inference_mode():
+            logits = self.lm(input_ids=torch.tensor([context_ids], device=self.device), logits_to_keep=1).logits
+        logprobs = torch.log_softmax(logits[0, -1].float(), dim=-1)
+        return [[logprobs[token].item()] for token in tokens]
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

@@ -54,3 +54,13 @@ def test_score_returns_one_logprob_per_continuation_token(smollm2):
     assert smollm2.score_many([(context, "4")])[0][0] > smollm2.score_many([(context, "7")])[0][0]
     distribution = option_distribution(smollm2, context, tuple("123456789"))
     assert distribution.best == "4" and sum(distribution.probabilities) == pytest.approx(1.0)
+
+
+def test_single_token_options_after_one_context_take_one_pass_with_the_same_numbers(smollm2):
+    """A judge's five verdict options share one context: the one-pass path gives what the
+    general path (one sequence per option) gives."""
+    context = [{"role": "user", "content": "Which reply is better?"}, {"role": "assistant", "content": "VERDICT: "}]
+    together = smollm2.score_many([(context, d) for d in "12345"])
+    one_by_one = [smollm2.score(context, d) for d in "12345"]
+    assert [len(s) for s in together] == [1] * 5
+    assert [s[0] for s in together] == pytest.approx([s[0] for s in one_by_one], abs=1e-4)
