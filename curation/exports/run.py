@@ -19,7 +19,7 @@ from curation.models import Project, Rubric
 
 from .card import ExportStats, dataset_card
 from .files import CsvSink, JsonlSink, ParquetSink, Sink
-from .formats import WRITERS, ConcordWriter, FormatWriter
+from .formats import WRITERS, ConcordWriter, FormatWriter, TrlWriter
 from .items import ExportItem, SkipPair
 from .options import ExportError, ExportOptions
 from .selection import (
@@ -142,7 +142,7 @@ def export_write(
         with consistent_snapshot():
             total = estimated_count(project, options)
             done = 0
-            tally = JudgmentTally(project)
+            tally = JudgmentTally(project, pairs)
             for batch in stream(pairs, needs=writer.needs, tally=tally, batch_size=batch_size):
                 rows, meta = _batch_rows(batch, writer, options, stats, inline_extras, len(sinks) > 1)
                 for key, sink in sinks.items():
@@ -186,6 +186,13 @@ def export_write(
 def _batch_rows(batch, writer: FormatWriter, options: ExportOptions, stats: ExportStats, inline_extras: bool,
                 split_files: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
     """A batch's output rows (and sidecar rows) per file; counts what was written."""
+    if (
+        isinstance(writer, TrlWriter) and writer.plain and inline_extras and not split_files
+        and options.min_agreement is None and not options.test_fraction and not options.parquet
+    ):
+        out = writer.plain_rows(batch)
+        stats.count([(row, "train", line["agreement"]) for row, line in zip(batch.rows, out)])
+        return {"all": out}, {}
     rows: dict[str, list[dict]] = defaultdict(list)
     meta: dict[str, list[dict]] = defaultdict(list)
     written: list[tuple[dict, str, float | None]] = []

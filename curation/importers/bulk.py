@@ -109,6 +109,8 @@ class PostgresBulkWriter:
         self.reviewers: dict[str, int | None] = {}
         self.buffers: dict[str, list[tuple]] = {name: [] for name in STAGING}
         self.seq = 0
+        self.started = time.monotonic()
+        self.stage_seconds = 0.0  # reading, validating and COPY into the staging tables
         self.precompute = project.consensus_weighting != Project.ConsensusWeighting.GOLD_ACCURACY and not (
             AutoAcceptStratum.objects.filter(project=project, active=True).exists()
         )
@@ -297,6 +299,7 @@ class PostgresBulkWriter:
     def finish(self) -> set[int]:
         """Write the staged rows to the real tables; return the pairs pairs_refresh must see."""
         self.flush()
+        self.stage_seconds = round(time.monotonic() - self.started, 3)
         project = self.project.pk
         with connection.cursor() as cursor:
             def run(sql: str, params: Iterable = ()) -> int:
