@@ -110,7 +110,7 @@ class TrlWriter(FormatWriter):
         more than the database's work. Same rows, keys and order as ``rows`` + extras."""
         out = []
         append = out.append
-        agreement = batch.agreement
+        signs = batch.signs
         for row in batch.rows:
             messages = row["prompt__messages"]
             if messages and len(messages) > 1:
@@ -120,9 +120,14 @@ class TrlWriter(FormatWriter):
                 chosen, rejected = row["response_b__text"], row["response_a__text"]
             else:
                 chosen, rejected = row["response_a__text"], row["response_b__text"]
+            counts = signs.get(row["id"])  # Batch.agreement, inlined
+            agreement = None
+            if counts and label is not None:
+                agreeing = counts[0] if label < 0 else counts[2] if label > 0 else counts[1]
+                agreement = round(agreeing / (counts[0] + counts[1] + counts[2]), 4)
             append({
                 "prompt": row["prompt__text"], "chosen": chosen, "rejected": rejected, "pair_id": row["id"],
-                "label_source": row["label_source"], "tier": row["tier"], "agreement": agreement(row),
+                "label_source": row["label_source"], "tier": row["tier"], "agreement": agreement,
             })
         return out
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, F, Func, JSONField, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, JSONField, OuterRef, QuerySet
 
 from curation.hashing import sha256_hex
-from curation.overview import COUNT_NAMES, judge_counts, judge_figures
+from curation.overview import COUNT_NAMES, judge_figures
 from curation.models import Adjudication, JudgeConfig, Judgment, Pair, Project, Prompt, Rubric, Score
 
 from .options import EXCLUDING_FLAGS, TIERS, ExportOptions
@@ -198,55 +198,64 @@ def _json_fields(names: tuple[str, ...]) -> list[str]:
 
 
 class JudgmentTally:
-    """The dataset card's per-judge figures (overview.judge_counts, humans under None)
-    over the selected pairs: one aggregate query, run by the database in the export's
-    snapshot. Each pair's agreement column comes with its row instead (``stream``).
+    """Reads each batch's judgments once, in one query over the batch's id range (the
+    stream comes in id order), and from them counts
 
-    Both used to be counted in Python from every judgment of every batch, which cost
-    more than the rest of a million-pair export.
+    - per pair, its sources (first human records and AI JudgeConfigs' combined
+      verdicts) saying A, tie, B — the pair's agreement column;
+    - per judge (None: humans), the dataset card's figures (overview.judge_counts,
+      summed over the selected pairs).
+
+    The query is plain SQL compiled once: at a million pairs, compiling an ORM query
+    per batch costs more than the database's work for it.
     """
 
-    def __init__(self, project: Project, pairs: QuerySet[Pair]):
-        self.pairs = pairs
+    def __init__(self, project: Project):
+        self.project_id = project.pk
         self.ai_judges = set(
             JudgeConfig.objects.filter(project=project, kind=JudgeConfig.Kind.AI).values_list("id", flat=True)
         )
+        self.counts: dict[int | None, list[int]] = {}
+        table = connection.ops.quote_name(Judgment._meta.db_table)
+        self.sql = (
+            f"SELECT pair_id, judge_config_id, is_human, is_revision, verdict, position_consistent FROM {table} "
+            "WHERE project_id = %s AND pair_id >= %s AND pair_id <= %s"
+        )
+
+    def add(self, batch: "Batch") -> None:
+        rows = {row["id"]: row for row in batch.rows}
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, [self.project_id, batch.rows[0]["id"], batch.rows[-1]["id"]])
+            judgments = cursor.fetchall()
+        counts, signs, ai_judges = self.counts, batch.signs, self.ai_judges
+        for pair_id, judge_id, is_human, is_revision, verdict, consistent in judgments:
+            row = rows.get(pair_id)
+            if row is None or (is_human and is_revision):
+                continue  # not selected, or a revision (metrics use first records)
+            key = None if is_human else judge_id
+            tally = counts.get(key)
+            if tally is None:
+                tally = counts[key] = [0] * len(COUNT_NAMES)
+            tally[0] += 1
+            if verdict is None:
+                continue
+            tally[1] += 1
+            verdict_sign = (verdict > 0) - (verdict < 0)
+            label, consensus = row["label_verdict"], row["consensus_verdict"]
+            if label is not None:
+                tally[2] += 1
+                tally[3] += verdict_sign == (label > 0) - (label < 0)
+            if consensus is not None:
+                tally[4] += 1
+                tally[5] += verdict_sign == (consensus > 0) - (consensus < 0)
+            if consistent is not None:
+                tally[6] += 1
+                tally[7] += bool(consistent)
+            if is_human or judge_id in ai_judges:
+                signs.setdefault(pair_id, [0, 0, 0])[verdict_sign + 1] += 1
 
     def figures(self) -> dict:
-        counted = Q(is_human=False) | Q(is_revision=False)
-        parsed = counted & Q(verdict__isnull=False)
-        aggregates = {
-            **judge_counts(),
-            # Position consistency of parsed records only, as the per-batch count had it.
-            "n_position": Count("id", filter=parsed & Q(position_consistent__isnull=False)),
-            "position_consistent": Count("id", filter=parsed & Q(position_consistent=True)),
-        }
-        rows = (
-            Judgment.objects.filter(pair__in=self.pairs.order_by().values("id"))
-            .order_by()
-            .values("judge_config_id")
-            .annotate(**aggregates)
-        )
-        counts = {row["judge_config_id"]: Counter({name: row[name] for name in COUNT_NAMES}) for row in rows}
-        return judge_figures(counts)
-
-    def sources_sql(self, sql: str) -> str:
-        """The selection's SQL with three more columns: how many of each pair's sources
-        (first human records and AI JudgeConfigs' verdicts) say A, tie, B."""
-        table = connection.ops.quote_name(Judgment._meta.db_table)
-        ids = ", ".join(str(int(pk)) for pk in sorted(self.ai_judges)) or "NULL"
-        where = (
-            f"j.pair_id = s.id AND j.verdict IS NOT NULL "
-            f"AND ((j.is_human AND NOT j.is_revision) OR j.judge_config_id IN ({ids}))"
-        )
-        if connection.vendor == "postgresql":
-            return (
-                f"SELECT s.*, c.n_a, c.n_tie, c.n_b FROM ({sql}) AS s LEFT JOIN LATERAL ("
-                "SELECT count(*) FILTER (WHERE j.verdict < 0) AS n_a, count(*) FILTER (WHERE j.verdict = 0) AS n_tie, "
-                f"count(*) FILTER (WHERE j.verdict > 0) AS n_b FROM {table} j WHERE {where}) AS c ON true ORDER BY s.id"
-            )
-        counts = ", ".join(f"(SELECT count(*) FROM {table} j WHERE {where} AND j.verdict {op} 0)" for op in "<=>")
-        return f"SELECT s.*, {counts} FROM ({sql}) AS s ORDER BY s.id"
+        return judge_figures({key: Counter(dict(zip(COUNT_NAMES, tally))) for key, tally in self.counts.items()})
 
 
 # Planner settings for the stream's cursor only (PostgreSQL; the cursor keeps its plan
@@ -278,33 +287,29 @@ def _streaming_plan() -> Iterator[None]:
 
 def stream(pairs: QuerySet[Pair], *, needs: Needs, tally: JudgmentTally, batch_size: int) -> Iterator[Batch]:
     """The selected pairs in id order and in batches, read through a server-side
-    cursor on PostgreSQL, each with its sources' verdict counts (``Batch.signs``).
+    cursor on PostgreSQL.
 
     The SQL is the ORM's; rows are read from the cursor directly because Django's
     per-row conversion of value rows would cost more than the rest of the export.
+    Tried at a million pairs and given up: counting the sources in SQL (a LATERAL
+    aggregate per pair, ~10 s more in the database) and the card's per-judge figures
+    in one aggregate over the selection (~10 s: it repeats the selection's joins);
+    the per-batch range query and the Python count below cost ~3 s together.
     """
     names = BASE_FIELDS + (CONCORD_FIELDS if needs.concord_fields else ())
-    n_names = len(names)
     json_fields = _json_fields(names)
-    sql, params = pairs.order_by().values(*names).query.sql_with_params()
+    sql, params = pairs.order_by("id").values(*names).query.sql_with_params()
     with connection.chunked_cursor() as cursor:
         with _streaming_plan():
-            cursor.execute(tally.sources_sql(sql), params)
+            cursor.execute(sql, params)
         while chunk := cursor.fetchmany(batch_size):
-            rows = []
-            signs = {}
-            for values in chunk:
-                row = dict(zip(names, values))
-                rows.append(row)
-                n_a, n_tie, n_b = values[n_names:]
-                if n_a or n_tie or n_b:
-                    signs[values[0]] = [n_a, n_tie, n_b]
-            if json_fields:
-                for row in rows:
-                    for name in json_fields:
-                        if row[name] is not None:
-                            row[name] = json.loads(row[name])
-            batch = Batch(rows=rows, signs=signs)
+            rows = [dict(zip(names, row)) for row in chunk]
+            for row in rows:
+                for name in json_fields:
+                    if row[name] is not None:
+                        row[name] = json.loads(row[name])
+            batch = Batch(rows=rows)
+            tally.add(batch)
             _load(batch, needs)
             yield batch
 

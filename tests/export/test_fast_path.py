@@ -85,7 +85,4 @@ def test_agreement_column_and_judge_figures_match_a_count_in_python(export_proje
     assert [judge["name"] for judge in figures["judges"]] == ["judge-a", "judge-b"]
     for judge in figures["judges"]:
         assert judge["name"] in result.card
-    from curation.exports.selection import JudgmentTally, selected_pairs
-
-    options = ExportOptions.from_dict({"format": "trl", "keep_ties": True})
-    assert JudgmentTally(export_project, selected_pairs(export_project, options)).figures() == figures
+    assert result.stats.with_sources == sum(value is not None for value in exported.values())
