@@ -59,7 +59,7 @@ if connection.vendor == "postgresql":
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 print(json.dumps({{"seconds": seconds, "pairs": summary.counts["pairs_created"], "peak_mb": peak_rss_mb(),
-                  "base_mb": base, "vendor": connection.vendor}}))
+                  "base_mb": base, "vendor": connection.vendor, "phases": summary.phases}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from .records import RecordError
 
 CHUNK_SIZE = 1 << 20
@@ -68,9 +70,18 @@ def iter_jsonl(text: IO[str]) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"line {number}", json.loads(line)
+            yield f"line {number}", _loads(line)
         except json.JSONDecodeError as error:
             raise RecordError(f"line {number}", None, f"broken JSON ({error.msg} at column {error.colno})")
+
+
+def _loads(line: str) -> Any:
+    """orjson (several times faster); on anything it refuses, the json module, which
+    also accepts NaN and integers beyond 64 bits and words the error messages."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def _lines(text: IO[str]) -> Iterator[str]:

@@ -304,7 +304,10 @@ class BatchWriter:
     def _write_ai(self, items: list[tuple[int, AILabel, bool]]) -> None:
         if not items:
             return
-        self._judge_ids({label.judge: label for _, label, _ in items})
+        labels: dict[str, AILabel] = {}
+        for _, label, _ in items:
+            labels.setdefault(label.judge, label)  # a new judge config is made from its first label
+        self._judge_ids(labels)
         pair_ids = list({pid for pid, _, _ in items})
         existing = set()
         for chunk in _chunks(pair_ids):
@@ -369,12 +372,13 @@ class BatchWriter:
         rows = []
         for pair_id, label, flipped in items:
             verdict = -label.verdict if flipped else label.verdict
-            key = (pair_id, verdict, label.source, label.source_detail, label.note)
+            reviewer_id = self.reviewers.get(label.reviewer) if label.reviewer else None
+            detail = label.source_detail or (f"reviewer {label.reviewer}" if label.reviewer and not reviewer_id else "")
+            # Keyed on the detail as stored, so an unknown reviewer's label is found again on re-import.
+            key = (pair_id, verdict, label.source, detail[:200], label.note)
             if key in existing:
                 continue
             existing.add(key)
-            reviewer_id = self.reviewers.get(label.reviewer) if label.reviewer else None
-            detail = label.source_detail or (f"reviewer {label.reviewer}" if label.reviewer and not reviewer_id else "")
             rows.append(
                 Adjudication(
                     project=self.project,
