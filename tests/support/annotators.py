@@ -72,8 +72,8 @@ def assert_judgments_consistent(project, results: dict, routed: list[Pair]) -> N
     assert not judgments.values("pair", "annotator").annotate(n=Count("id")).filter(n__gt=1).exists()
     # Zero over-assignment, and with this many annotators every routed pair reached its overlap.
     per_pair = Counter(judgments.values_list("pair_id", flat=True))
-    regular = set(Pair.objects.filter(project=project, gold_verdict__isnull=True).values_list("id", flat=True))
-    assert all(n <= project.overlap for pair_id, n in per_pair.items() if pair_id in regular), per_pair  # gold checks are extra
+    gold_checked = set(Assignment.objects.filter(project=project, is_gold_check=True).values_list("pair_id", flat=True))
+    assert all(n <= project.overlap for pair_id, n in per_pair.items() if pair_id not in gold_checked), per_pair
     assert all(per_pair[pair.pk] == project.overlap for pair in routed), per_pair
     for pair in Pair.objects.filter(project=project):
         assert (pair.n_human_judgments, pair.n_active_leases) == (per_pair[pair.pk], 0), pair.pk
