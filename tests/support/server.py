@@ -66,7 +66,7 @@ class GunicornProcess:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGINT)  # quick shutdown: no request of a test is left
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
