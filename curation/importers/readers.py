@@ -4,6 +4,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,22 @@ CHUNK_SIZE = 1 << 20
 # record whose raw text has one of these escapes is walked (a pair's high half is
 # common in ASCII-escaped files, so the walk confirms).
 SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text[:40]} is beyond the range of a number")
+    return value
+
+
+# NaN and Infinity are not JSON (Python reads them anyway), and 1e400 overflows:
+# no JSON column of PostgreSQL takes them.
+decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
 
 
 def check_text(value: Any, location: str, path: str = "") -> None:
@@ -94,9 +111,11 @@ def iter_jsonl(text: IO[str]) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = decode_json(line)
         except json.JSONDecodeError as error:
             raise RecordError(f"line {number}", None, f"broken JSON ({error.msg} at column {error.colno})")
+        except ValueError as error:
+            raise RecordError(f"line {number}", None, f"broken JSON ({error})")
         if SUSPECT_ESCAPE.search(line):
             check_text(value, f"line {number}")
         yield f"line {number}", value
@@ -112,7 +131,7 @@ def _lines(text: IO[str]) -> Iterator[str]:
 
 def iter_json_array(text: IO[str]) -> Iterator[tuple[str, Any]]:
     """Decode a top-level JSON array one element at a time."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
     buffer = ""
     eof = False
     line = 1
@@ -177,6 +196,8 @@ def iter_json_array(text: IO[str]) -> Iterator[tuple[str, Any]]:
                     raise RecordError(
                         f"record {index} (line {line})", None, f"broken JSON ({error.msg})"
                     )
+            except ValueError as error:  # NaN, Infinity, 1e400
+                raise RecordError(f"record {index} (line {line})", None, f"broken JSON ({error})")
         start_line = line
         location = f"record {index} (line {start_line})"
         if SUSPECT_ESCAPE.search(buffer, pos, end):

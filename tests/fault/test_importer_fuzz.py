@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import json
+import os
 
 import pytest
 from django.db import transaction
@@ -23,7 +24,10 @@ from curation.models import Adjudication, Annotator, JudgeConfig, Judgment, Pair
 pytestmark = pytest.mark.django_db
 
 TABLES = (Prompt, Response, Pair, Judgment, Adjudication, Score, JudgeConfig, Annotator, Rubric)
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+# 60 examples per format keep the whole file near 30 s in CI; CONCORD_FUZZ_EXAMPLES=2000
+# (and derandomize off) digs deeper on a workstation.
+FUZZ = settings(max_examples=int(os.environ.get("CONCORD_FUZZ_EXAMPLES", 60)), deadline=None,
+                derandomize="CONCORD_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 
@@ -61,7 +65,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 nasty_text = st.sampled_from(["", " ", "\x00", "a\x00b", "\ud800", "x" * 200_000, "Human: ", "\n\nAssistant: x",
-                              "é" * 1000, "\u202e\u0000", "9" * 400]) | st.text(max_size=50)
+                              "é" * 1000, "\u202e\u0000", "9" * 400, "9" * 5000]) | st.text(max_size=50)
 
 
 def counts() -> dict:
@@ -216,6 +220,26 @@ def test_csv_row_shorter_than_the_header_is_refused(project, tmp_path):
     assert counts() == dict.fromkeys(counts(), 0)
 
 
+def test_csv_verdict_of_thousands_of_digits_is_refused(project, tmp_path):
+    """Was a ValueError from int() (Python refuses 4,300+ digit strings)."""
+    path = tmp_path / "long.csv"
+    path.write_text("prompt,response_a,response_b,verdict,annotator\nq,a,b," + "9" * 5000 + ",x\n")
+    with pytest.raises(RecordError, match="line 2, field 'verdict': must be an integer in -2..2"):
+        dataset_import(path=path, project=project, fmt="csv")
+
+
+@pytest.mark.parametrize("rating", ["9" * 400, 10**400])
+def test_ultrafeedback_ratings_beyond_a_float_are_out_of_range(project, tmp_path, rating):
+    """10**400 was an OverflowError (float() of a JSON integer no float holds)."""
+    row = copy.deepcopy(VALID["ultrafeedback"])
+    row["completions"][1]["annotations"]["honesty"]["Rating"] = rating
+    path = tmp_path / "uf.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(RecordError, match=r"field 'completions\[1\].annotations.honesty.Rating': must be in 1..5"):
+        dataset_import(path=path, project=project, fmt="ultrafeedback")
+    assert counts() == dict.fromkeys(counts(), 0)
+
+
 @pytest.mark.parametrize("escape, problem", [("\\ud800", "lone UTF-16 surrogate"), ("\\u0000", "NUL character")])
 @pytest.mark.parametrize("container", ["jsonl", "array"])
 def test_json_escapes_no_column_can_store_are_refused(project, tmp_path, escape, problem, container):
@@ -239,3 +263,30 @@ def test_surrogate_pairs_and_escaped_backslashes_still_import(project, tmp_path)
     assert "\\ud83d" in path.read_text()
     dataset_import(path=path, project=project, fmt="trl")
     assert Prompt.objects.get().text == row["prompt"]
+
+
+@pytest.mark.parametrize("row, field, message", [
+    # Found on PostgreSQL: a DataError (value too long for varchar(150)) mid-write.
+    ({**VALID["concord"], "judgments": [{"annotator": "a" * 151, "verdict": 1}]}, "pairs[0].human[0].annotator",
+     "is 151 characters long; at most 150 fit"),
+    ({**VALID["concord"], "ai_judgments": [{"judge": "j" * 101, "verdict": 1}]}, "pairs[0].ai[0].judge",
+     "at most 100 fit"),
+    ({**VALID["concord"], "judgments": [{"annotator": "x", "verdict": 1, "time_spent_ms": 2**31}]},
+     "pairs[0].human[0].time_spent_ms", "is out of range"),
+    # PostgreSQL: "invalid input syntax for type json" — NaN and Infinity are not JSON.
+    ({**VALID["concord"], "metadata": {"category": "math", "score": float("inf")}}, None,
+     "broken JSON (Infinity is not a number JSON allows)"),
+    (json.dumps({**VALID["concord"], "metadata": {"score": 1.5}}).replace("1.5", "1e400"), None,
+     "broken JSON (1e400 is beyond the range of a number)"),
+    ({**VALID["concord"], "ai_judgments": [{"judge": "j", "verdict": 1, "confidence": float("nan")}]}, None,
+     "broken JSON (NaN is not a number JSON allows)"),
+])
+def test_values_no_column_can_hold_are_refused(project, tmp_path, row, field, message):
+    path = tmp_path / "big.jsonl"
+    first = {"prompt": "Another question?", "response_a": "x", "response_b": "y"}
+    path.write_text(json.dumps(first) + "\n" + (row if isinstance(row, str) else json.dumps(row)) + "\n")
+    with pytest.raises(RecordError) as raised:
+        dataset_import(path=path, project=project)
+    assert (raised.value.location, raised.value.field_name) == ("line 2", field)
+    assert message in raised.value.message
+    assert counts() == dict.fromkeys(counts(), 0)
