@@ -3,7 +3,8 @@ created twice and the job's counts are right (issue 9).
 
 Parametrized over the job's method: each ``KilledJob`` says how to set the project
 up, which parameters to start the job with and what the finished job must hold. A
-method (the judge job, say) is one more entry in ``KILLED_JOBS``.
+method (the judge job, say) is one more entry in ``KILLED_JOBS``: a setup making the
+pairs it judges, its parameters, the model calls and ``{"judgments": n}``.
 """
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from curation.models import GenerationJob, JobItem, LLMCall, Pair, Response
+from curation.models import GenerationJob, JobItem, Judgment, LLMCall, Pair, Response
 from generation.jobs import job_start
 from tests.factories import PromptFactory
 
@@ -67,9 +68,9 @@ def test_worker_killed_mid_job_is_recovered_without_duplicates(project, celery_w
     calls = LLMCall.objects.filter(job=job)
     assert calls.count() == case.llm_calls
     assert job.rows_created == case.rows_created
-    # The counts are the rows in the database: a retried item created nothing twice.
-    assert Response.objects.filter(prompt__project=project).count() == case.rows_created.get("responses", 0)
-    assert Pair.objects.filter(project=project).count() == case.rows_created.get("pairs", 0)
+    # The counts are the job's rows in the database: a retried item created nothing twice.
+    for name, model in (("responses", Response), ("pairs", Pair), ("judgments", Judgment)):
+        assert model.objects.filter(generation_job=job).count() == case.rows_created.get(name, 0), name
 
 
 def wait_until(condition, worker, timeout: float = 60) -> None:
