@@ -219,13 +219,18 @@ def _start_exports(modeladmin, request, projects, options: dict) -> None:
     from django.utils.html import format_html
 
     from .permissions import Role, project_role, role_at_least
+    from .exports import ExportError
     from .services import export_start
 
     for project in projects:
         if not role_at_least(project_role(request.user, project), Role.ADMIN):
             modeladmin.message_user(request, f"Not exported: you are not an admin of {project.name}.", messages.ERROR)
             continue
-        job = export_start(project=project, options=options, user=request.user)
+        try:
+            job = export_start(project=project, options=options, user=request.user)
+        except ExportError as error:
+            modeladmin.message_user(request, f"Not exported: {project.name}: {error.message}", messages.ERROR)
+            continue
         url = reverse("curation:export_list", args=[project.slug])
         modeladmin.message_user(
             request, format_html('Export #{} of {} started: <a href="{}">follow it on the Exports page</a>.', job.pk, project.name, url),

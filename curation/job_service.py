@@ -19,8 +19,12 @@ from .models import GenerationJob
 
 
 class JobRejected(Exception):
-    def __init__(self, message: str, field: str | None = None):
+    """``unavailable``: a service the job needs (the broker) is down — the API answers
+    503, not 400: the same request can succeed later."""
+
+    def __init__(self, message: str, field: str | None = None, *, unavailable: bool = False):
         self.field = field
+        self.unavailable = unavailable
         super().__init__(message)
 
 

@@ -1,4 +1,5 @@
 """Writes to the curation domain. Other apps change curation data only through here."""
+import functools
 import hashlib
 import heapq
 import json
@@ -17,6 +18,7 @@ from django.utils.text import slugify
 
 from . import metrics
 from .agreement import aggregate_session, annotator_gold_answers, stratum_unit_types
+from .broker import BrokerUnreachable, broker_check, broker_connection, safe_url
 from .consensus import (
     AIRecord,
     HumanRecord,
@@ -397,17 +399,42 @@ def export_directory(job: ExportJob) -> Path:
     return Path(settings.CONCORD_EXPORT_DIR) / job.project.slug / f"export-{job.pk}"
 
 
-@transaction.atomic
 def export_start(*, project: Project, options: dict, user=None) -> ExportJob:
-    """Validate the options (raises ExportError naming the field), record the job and
-    enqueue it once the transaction commits."""
-    from .exports import ExportOptions
-    from .tasks import run_export
+    """Validate the options (raises ExportError naming the field), check the broker,
+    record the job and enqueue it once the transaction commits.
+
+    A broker that is down is an ExportError (``unavailable``) before anything is
+    created; if publishing fails after the commit, the job is removed again."""
+    from .exports import ExportError, ExportOptions
 
     parsed = ExportOptions.from_dict(options)
-    job = ExportJob.objects.create(project=project, format=parsed.format, options=parsed.as_dict(), created_by=user)
-    run_export.delay_on_commit(job.pk)
+    with broker_connection() as conn:
+        try:
+            broker_check(conn)
+        except BrokerUnreachable as error:
+            raise ExportError(f"{error}; start it or fix CELERY_BROKER_URL — no export was created",
+                              unavailable=True) from error
+    with transaction.atomic():
+        job = ExportJob.objects.create(project=project, format=parsed.format, options=parsed.as_dict(), created_by=user)
+        transaction.on_commit(functools.partial(_export_publish, job.pk))
     return job
+
+
+def _export_publish(job_id: int) -> None:
+    """Queue the export on a fresh broker connection (a pooled one may predate an outage)."""
+    from .exports import ExportError
+    from .tasks import run_export
+
+    try:
+        with broker_connection() as conn:
+            run_export.apply_async(args=[job_id], connection=conn, retry=False)
+    except Exception as error:
+        ExportJob.objects.filter(pk=job_id).delete()
+        raise ExportError(
+            f"queueing the export on the broker at {safe_url(settings.CELERY_BROKER_URL)} failed "
+            f"({type(error).__name__}: {error}); the export was removed",
+            unavailable=True,
+        ) from error
 
 
 class _ProgressPublisher:

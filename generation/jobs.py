@@ -34,6 +34,8 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from curation.broker import BrokerUnreachable, broker_connection, safe_url
+from curation.broker import broker_check as check_connection
 from curation.models import FINISHED_STATES, GenerationJob, JobItem, JobState, Project
 
 from .backends import BackendError, backend_capabilities
@@ -52,33 +54,12 @@ class JobStartError(Exception):
 # --- broker -------------------------------------------------------------------
 
 
-def broker_connection():
-    """A new connection to the configured broker (not from a pool: settings may change)."""
-    from config.celery import app
-
-    return app.connection_for_write(
-        url=settings.CELERY_BROKER_URL,
-        transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
-        connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
-    )
-
-
 def broker_check(conn) -> None:
+    """curation.broker's check, as the JobStartError a job start reports."""
     try:
-        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
-    except Exception as error:
-        raise JobStartError(
-            f"the task broker at {_safe_url(settings.CELERY_BROKER_URL)} is unreachable "
-            f"({type(error).__name__}: {error}); start it or fix CELERY_BROKER_URL — no job was created"
-        ) from error
-
-
-def _safe_url(url: str) -> str:
-    """The broker URL without its password, for messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://…@{rest.split('@', 1)[1]}"
-    return url
+        check_connection(conn)
+    except BrokerUnreachable as error:
+        raise JobStartError(f"{error}; start it or fix CELERY_BROKER_URL — no job was created") from error
 
 
 def items_publish(item_ids: list[int], conn=None) -> None:
@@ -134,7 +115,7 @@ def job_start(*, project: Project, method: str, params: dict | None = None, crea
         except Exception as error:
             job.delete()
             raise JobStartError(
-                f"publishing the job's items to the broker at {_safe_url(settings.CELERY_BROKER_URL)} failed "
+                f"publishing the job's items to the broker at {safe_url(settings.CELERY_BROKER_URL)} failed "
                 f"({type(error).__name__}: {error}); the job was removed"
             ) from error
     job.refresh_from_db()
@@ -449,6 +430,8 @@ def job_start_for_api(*, project: Project, method: str, params: dict, user) -> G
     try:
         return job_start(project=project, method=method, params=params, created_by=user)
     except JobStartError as error:
+        if isinstance(error.__cause__, BrokerUnreachable):
+            raise JobRejected(str(error), None, unavailable=True) from None
         field = "method" if str(error).startswith("unknown method") else "params"
         raise JobRejected(str(error), field) from None
 

@@ -7,7 +7,7 @@ from curation.models import Membership
 
 from .factories import MembershipFactory, ProjectFactory, UserFactory
 
-pytest_plugins = ["tests.support.browser", "tests.support.worker"]
+pytest_plugins = ["tests.support.browser", "tests.support.worker", "tests.support.server"]
 
 SHARED_DATA = Path(os.environ.get("CONCORD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -212,8 +212,13 @@ class JobList(APIView):
         try:
             job = service.start(project=project, user=request.user, **data.validated_data)
         except JobRejected as rejected:
-            raise ApiError(str(rejected), rejected.field)
+            raise ApiError(str(rejected), rejected.field, status_code=_status_of(rejected))
         return Response(s.JobOut(job).data, status=status.HTTP_201_CREATED)
+
+
+def _status_of(error: JobRejected | ExportError) -> int:
+    """Bad input is a 400; a service that is down (the broker) a 503: retry later."""
+    return status.HTTP_503_SERVICE_UNAVAILABLE if error.unavailable else status.HTTP_400_BAD_REQUEST
 
 
 def _job_service():
@@ -272,7 +277,7 @@ class ExportList(APIView):
         try:
             job = services.export_start(project=project, options=data.validated_data, user=request.user)
         except ExportError as error:
-            raise ApiError(error.message, error.field)
+            raise ApiError(error.message, error.field, status_code=_status_of(error))
         return Response(s.ExportOut(job, context={"project": project}).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -18,9 +18,10 @@ class ExportError(Exception):
     """An export that cannot run or cannot finish; ``field`` names the option (or the
     pair) at fault. Nothing is left behind: partial files are removed."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, *, unavailable: bool = False):
         self.field = field
         self.message = message
+        self.unavailable = unavailable  # a service (the broker) is down: try again later, not a bad option
         super().__init__(message)
 
 

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from curation.models import Project
 
 from .formats import FORMATS, PARSERS, Context, detect_format
+from .limits import check_storable
 from .readers import READERS, open_text, sniff_container
 from .bulk import PostgresBulkWriter
 from .records import Record, RecordError
@@ -89,7 +90,10 @@ def _records(path: Path, fmt: str, source: str, progress: Progress | None, phase
             if parser is None:
                 fmt = detect_format(raw, container)
                 parser, context = PARSERS[fmt], Context(source=source, fmt=fmt)
-            yield parser(raw, location, context)
+            record = parser(raw, location, context)
+            if phase == "validating":  # the write pass reads the same, already checked, records
+                check_storable(record)
+            yield record
             if progress and n % 1000 == 0:
                 progress(phase, counter.bytes_read, total)
         if progress:

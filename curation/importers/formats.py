@@ -2,6 +2,7 @@
 
 Verdicts are stored in stored orientation, negative = response A better (methods.md §0).
 """
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -87,7 +88,7 @@ def parse_verdict(value: Any, loc: str, field_name: str, *, allow_null: bool = F
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,9}\s*", value):  # int() refuses 4,300+ digits
             value = int(value)
         else:
             raise RecordError(loc, field_name, f"must be an integer in -2..2, got {value!r}")
@@ -234,7 +235,10 @@ def _number(value: Any, loc: str, field_name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordError(loc, field_name, f"must be a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise RecordError(loc, field_name, "is beyond the range of a number") from None
 
 
 def _response_meta(raw: dict, key: str, loc: str) -> dict:
@@ -586,11 +590,16 @@ def _rating(value: Any) -> float | None:
     """UltraFeedback ratings are strings like "4"; "N/A" means not rated."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        return float(value)
-    return None
+    try:
+        if isinstance(value, (int, float)):
+            rating = float(value)
+        elif isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+            rating = float(value)
+        else:
+            return None
+    except OverflowError:  # an integer beyond any float: out of range, like inf
+        return math.inf
+    return rating
 
 
 def aspect_mean(ratings: dict[str, float | None]) -> float | None:

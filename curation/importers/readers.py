@@ -4,6 +4,8 @@ import csv
 import gzip
 import io
 import json
+import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -13,6 +15,47 @@ import orjson
 from .records import RecordError
 
 CHUNK_SIZE = 1 << 20
+
+# JSON escapes that decode to text no database column can hold: NUL (PostgreSQL text
+# refuses it) and UTF-16 surrogates, which are fine in a pair but not alone. Only a
+# record whose raw text has one of these escapes is walked (a pair's high half is
+# common in ASCII-escaped files, so the walk confirms).
+SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text[:40]} is beyond the range of a number")
+    return value
+
+
+# NaN and Infinity are not JSON (Python reads them anyway), and 1e400 overflows:
+# no JSON column of PostgreSQL takes them.
+decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
+
+
+def check_text(value: Any, location: str, path: str = "") -> None:
+    """Raise RecordError naming the field if a string holds NUL or a lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise RecordError(location, path or None, "contains a NUL character (\\u0000), which cannot be stored")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordError(location, path or None, "contains a lone UTF-16 surrogate escape (\\ud800–\\udfff), "
+                                                      "which is not text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, location, path)
+            check_text(item, location, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_text(item, location, f"{path}[{index}]")
 
 
 class CountingReader(io.RawIOBase):
@@ -70,18 +113,23 @@ def iter_jsonl(text: IO[str]) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"line {number}", _loads(line)
+            value = _loads(line)
         except json.JSONDecodeError as error:
             raise RecordError(f"line {number}", None, f"broken JSON ({error.msg} at column {error.colno})")
+        except ValueError as error:
+            raise RecordError(f"line {number}", None, f"broken JSON ({error})")
+        if SUSPECT_ESCAPE.search(line):
+            check_text(value, f"line {number}")
+        yield f"line {number}", value
 
 
 def _loads(line: str) -> Any:
-    """orjson (several times faster); on anything it refuses, the json module, which
-    also accepts NaN and integers beyond 64 bits and words the error messages."""
+    """orjson (several times faster); on anything it refuses, ``decode_json``, which
+    takes integers beyond 64 bits, refuses NaN and infinities, and words the errors."""
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
-        return json.loads(line)
+        return decode_json(line)
 
 
 def _lines(text: IO[str]) -> Iterator[str]:
@@ -94,7 +142,7 @@ def _lines(text: IO[str]) -> Iterator[str]:
 
 def iter_json_array(text: IO[str]) -> Iterator[tuple[str, Any]]:
     """Decode a top-level JSON array one element at a time."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
     buffer = ""
     eof = False
     line = 1
@@ -159,10 +207,15 @@ def iter_json_array(text: IO[str]) -> Iterator[tuple[str, Any]]:
                     raise RecordError(
                         f"record {index} (line {line})", None, f"broken JSON ({error.msg})"
                     )
+            except ValueError as error:  # NaN, Infinity, 1e400
+                raise RecordError(f"record {index} (line {line})", None, f"broken JSON ({error})")
         start_line = line
+        location = f"record {index} (line {start_line})"
+        if SUSPECT_ESCAPE.search(buffer, pos, end):
+            check_text(value, location)
         line += buffer.count("\n", pos, end)
         pos = end
-        yield f"record {index} (line {start_line})", value
+        yield location, value
         index += 1
         first = False
         expect_value = False
@@ -180,6 +233,11 @@ def iter_csv(text: IO[str]) -> Iterator[tuple[str, Any]]:
         for row in reader:
             if None in row:
                 raise RecordError(f"line {reader.line_num}", None, "more cells than header columns")
+            check_text(row, f"line {reader.line_num}")  # NUL bytes (the text is strict UTF-8: no surrogates)
+            if None in row.values():  # DictReader's filler for the cells a short row lacks
+                cells = sum(value is not None for value in row.values())
+                raise RecordError(f"line {reader.line_num}", None,
+                                  f"fewer cells than header columns ({cells} of {len(fieldnames)})")
             yield f"line {reader.line_num}", row
     except csv.Error as error:
         raise RecordError(f"line {reader.line_num}", None, f"broken CSV ({error})")
