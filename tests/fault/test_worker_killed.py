@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from curation import services
 from curation.models import GenerationJob, JobItem, Judgment, LLMCall, Pair, Response
 from generation.jobs import job_start
-from tests.factories import PromptFactory
+from tests.factories import PairFactory, PromptFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +28,12 @@ WORKER_ENV = {"CONCORD_BACKEND": "fake", "CONCORD_FAKE_DELAY": "0.7", "CONCORD_I
 def four_prompts(project) -> None:
     for i in range(4):
         PromptFactory(project=project, text=f"Question {i}?")
+
+
+def four_pairs_and_the_default_judges(project) -> None:
+    services.judge_configs_ensure_defaults(project=project)
+    for _ in range(4):
+        PairFactory(project=project)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,10 @@ KILLED_JOBS = [
     # 4 prompts × 3 samples, one prompt per item; 3 pairs per prompt.
     KilledJob("sample", four_prompts, {"n": 3, "pairing": "all", "prompts_per_item": 1}, llm_calls=12,
               rows_created={"responses": 12, "pairs": 12}),
+    # 4 pairs, one per item; per pair a checklist, two rationales (one per order) and
+    # two option-scoring calls; one Judgment per pair.
+    KilledJob("judge", four_pairs_and_the_default_judges, {"judge": "pairwise-checklist"}, llm_calls=20,
+              rows_created={"judgments": 4}),
 ]
 
 
