@@ -242,7 +242,11 @@ def job_progress_update(*, job_id: int, add_rows: Counter | dict | None = None) 
             job.state = JobState.FAILED if job.n_failed else JobState.DONE
             job.error = f"{job.n_failed} of {job.n_items} items failed" if job.n_failed else ""
             job.finished_at = timezone.now()
-            job.rows_created = {**(job.rows_created or {}), **_rows_of_job(job)}
+            # Both are lower bounds of the truth (reports miss a killed attempt's rows; a
+            # count can miss rows not yet visible to this transaction): keep the larger.
+            reported = job.rows_created or {}
+            job.rows_created = {**reported, **{name: max(n, reported.get(name, 0))
+                                               for name, n in _rows_of_job(job).items()}}
         job.save(update_fields=["n_done", "n_failed", "rows_created", "state", "error", "finished_at"])
         if finished_now and job.n_done:
             _job_finished(job)
