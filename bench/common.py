@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# CONCORD_BENCH_RESULTS moves them (bench.run_all --quick does, so that a smoke run
+# leaves the committed figures alone).
+RESULTS = Path(os.environ.get("CONCORD_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 
 
 def setup_django() -> None:
@@ -36,7 +38,7 @@ def report(name: str, rows: list[dict], extra: dict | None = None) -> Path:
         ratio = f"  ratio {r['ratio']:.2f}× vs {r['reference']}" if r.get("ratio") is not None else ""
         met = {True: "met", False: "MISSED", None: ""}[r.get("met")]
         print(f"  {r['what']:<{width}}  {r['measured']:>12,.1f} {r['unit']:<8} target {r['target']:<22} {met}{ratio}")
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {
         "benchmark": name,
