@@ -32,14 +32,20 @@ orientation (negative = A better):
        "llm_call": 12,                    # the rationale generation
        "score_llm_call": 13}              # the option scoring call, null without log-probs
 
+  rubric-then-judge runs also hold ``rubric_id`` (the prompt's Rubric both orders quote)
+  or, with ``single_call``, ``rubric_id = null`` and ``rubric_plan`` (the plan that run
+  wrote for itself, parsed as in call 1, null when it did not parse).
+
 * ``checklist_answers`` (Judgment field): the first run's answers (stored sides).
 * ``aspects`` holds method details: ``{"notes": [...]}`` (e.g. a checklist that did not
   parse), pointwise ``{"scores": {"A": {aspect: r}, "B": {...}}, "m": {"A", "B"}}``,
   cdr ``{"cdr": {"A": r_A, "B": r_B}}``, ensemble ``{"ensemble": {"members": [{"judge",
-  "verdict"}], "mu", "sigma", "flag", "orientation"}}``.
+  "verdict", "kind", "evidence"}], "mu", "sigma", "flag", "units", "orientation"}}``.
 * ``flags`` (Judgment field, a list): the ensemble flag ``likely_mislabeled``,
   ``ambiguous`` or ``strong``; ``checklist_unparsed`` or ``rubric_unparsed`` when call 1
-  of the pairwise or rubric judge did not parse (the pair is judged without it).
+  of the pairwise or rubric judge did not parse (the pair is judged without it);
+  ``rubric_differs`` when the two orders of a single-call rubric judge wrote different
+  rubrics.
 * Score rows (pointwise-aspects: one per response × aspect with value = argmax rating,
   expected, probabilities, rationale; cdr: aspect ``cdr`` with value = the log ratio
   and details of both sums, token count and per-token mean).

@@ -190,18 +190,21 @@ class Strength:
     flag: str  # likely_mislabeled | ambiguous | strong
 
 
-def ensemble_strength(evidence: Sequence[float], *, labelled: bool = True) -> Strength:
-    """μ and σ (sample standard deviation) of member verdicts oriented so that positive
-    favours the labelled chosen side; flags in verdict units: ``likely_mislabeled`` if
-    μ ≤ −0.5, ``ambiguous`` if |μ| < 0.5 or σ ≥ 1.0, else ``strong``. Without a label
+def ensemble_strength(evidence: Sequence[float], *, labelled: bool = True, scorer_units: bool = False) -> Strength:
+    """μ and σ (sample standard deviation) of member evidence oriented so that positive
+    favours the labelled chosen side. Flags in verdict units: ``likely_mislabeled`` if
+    μ ≤ −0.5, ``ambiguous`` if |μ| < 0.5 or σ ≥ 1.0, else ``strong``; in scorer units
+    (every member a scorer, evidence = score difference / the scorer's standard
+    deviation of differences): μ < 0, |μ| < 0.25 or σ ≥ 1.0. Without a label
     (``labelled=False``) there is nothing to be mislabeled: only ambiguous or strong."""
     if len(evidence) < 2:
         raise ValueError("ensemble strength needs at least two members")
     mu = sum(evidence) / len(evidence)
     sigma = math.sqrt(sum((d - mu) ** 2 for d in evidence) / (len(evidence) - 1))
-    if labelled and mu <= -0.5:
+    mislabeled = mu < 0 if scorer_units else mu <= -0.5
+    if labelled and mislabeled:
         flag = "likely_mislabeled"
-    elif abs(mu) < 0.5 or sigma >= 1.0:
+    elif abs(mu) < (0.25 if scorer_units else 0.5) or sigma >= 1.0:
         flag = "ambiguous"
     else:
         flag = "strong"

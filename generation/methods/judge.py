@@ -13,7 +13,9 @@ that still does not parse is stored with ``parse_ok = false`` and no verdict.
 """
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, FloatField, Q, StdDev
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from curation import services
 from curation.models import JudgeConfig, Judgment, LLMCall, Pair, Prompt, Rubric
@@ -88,7 +90,7 @@ class Judge(Method):
                              "continuation), which this backend does not offer")
         cleaned["judge_config_id"] = judge.pk
         if judge.method == JudgeConfig.Method.ENSEMBLE:
-            cleaned["members"] = ensemble_members(project, judge, cleaned["members"])
+            cleaned["members"], cleaned["scorer_sd"] = ensemble_members(project, judge, cleaned["members"])
         elif raw.get("members"):
             raise ParamError("parameter members: only for an ensemble judge")
         return cleaned
@@ -139,24 +141,49 @@ def min_members(judge: JudgeConfig) -> int:
     return int(judge.params.get("min_members", 3))
 
 
-def ensemble_members(project, judge: JudgeConfig, names: list[str]) -> list[str]:
-    """The member judges of an ensemble: the job's list, the config's, or every other
-    active AI judge (not an ensemble) that has judgments in the project."""
-    names = names or list(judge.params.get("members") or [])
+# Judges whose evidence is a reward score rather than a verdict (methods.md §2.10):
+# d = (score(chosen) − score(rejected)) / sd, sd over the project's pairs.
+SCORER_METHODS = (JudgeConfig.Method.CDR,)
+
+
+def scorer_spreads(project, names: list[str]) -> dict[str, float | None]:
+    """Each scorer member's sample standard deviation of score differences (B − A) over
+    the project's pairs it judged, by SQL aggregation; None with fewer than two."""
+    scorers = JudgeConfig.objects.filter(project=project, name__in=names, method__in=SCORER_METHODS)
+    delta = Cast(KT("aspects__cdr__delta"), FloatField())
+    return {
+        judge.name: judge.judgments.filter(aspects__cdr__delta__isnull=False).aggregate(
+            sd=StdDev(delta, sample=True))["sd"]
+        for judge in scorers
+    }
+
+
+def ensemble_members(project, judge: JudgeConfig, names: list[str]) -> tuple[list[str], dict[str, float]]:
+    """The member judges of an ensemble (the job's list, the config's, or every other
+    active AI judge, not an ensemble, that has judgments in the project) and the
+    standard deviation of each scorer member. A scorer whose differences have no
+    spread (all ties, e.g. cdr with strong = weak) carries no evidence: refused when
+    named, left out when the members are chosen by default."""
+    named = names or list(judge.params.get("members") or [])
     others = JudgeConfig.objects.filter(project=project, kind=JudgeConfig.Kind.AI).exclude(pk=judge.pk)
-    if not names:
-        names = list(others.filter(is_active=True, judgments__isnull=False)
-                     .exclude(method=JudgeConfig.Method.ENSEMBLE).distinct().order_by("name")
-                     .values_list("name", flat=True))
+    names = named or list(others.filter(is_active=True, judgments__isnull=False)
+                          .exclude(method=JudgeConfig.Method.ENSEMBLE).distinct().order_by("name")
+                          .values_list("name", flat=True))
     known = set(others.values_list("name", flat=True))
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ParamError(f"parameter members: {', '.join(unknown)} not an AI judge of this project other than "
                          f"{judge.name}")
+    spreads = scorer_spreads(project, names)
+    flat = sorted(name for name, sd in spreads.items() if not sd)
+    if flat and named:
+        raise ParamError(f"parameter members: the scores of {', '.join(flat)} have no spread over the project's "
+                         "pairs (fewer than two, or all equal), so they carry no evidence; leave them out")
+    names = [n for n in names if n not in flat]
     if len(names) < min_members(judge):
         raise ParamError(f"parameter members: the ensemble needs at least {min_members(judge)} member judges, "
                          f"got {len(names)} ({', '.join(names) or 'no judge has judgments yet'})")
-    return names
+    return names, {name: sd for name, sd in spreads.items() if name in names}
 
 
 class JudgeRun:
@@ -383,6 +410,8 @@ def rubric_text(rubric: Rubric) -> str:
 
 
 def judge_rubric(run: JudgeRun):
+    if run.judge.params.get("single_call"):
+        return judge_rubric_single_call(run)
     rubric = prompt_rubric(run)
     if rubric is None:
         kind, block = "general criteria", quote_block(
@@ -400,6 +429,30 @@ def judge_rubric(run: JudgeRun):
     for r in runs:
         r["rubric_id"] = rubric.pk if rubric else None
     return record_combined(run, runs, rubric)
+
+
+def judge_rubric_single_call(run: JudgeRun):
+    """``single_call = true``: each order's one generation writes its own rubric or
+    solution, the assessment and the verdict. The plans are kept per run
+    (``rubric_plan``), not as the prompt's Rubric, since the two orders may write
+    different ones; ``rubric_unparsed`` when no run wrote a plan that parses,
+    ``rubric_differs`` when both orders wrote one and they differ."""
+    template = template_get("judge-rubric-single")
+    render = {order: template.render(conversation_block=run.conversation_block(),
+                                     responses_block=run.responses_block(order))
+              for order in ORDERS}
+    runs = verdict_runs(run, "verdict", render, "judge-rubric-single")
+    plans = []
+    for r in runs:
+        r["rubric_id"] = None
+        r["rubric_plan"] = parsing.parse_rubric_plan(r["rationale"])
+        plans.append(r["rubric_plan"])
+    parsed = [plan for plan in plans if plan is not None]
+    if not parsed:
+        run.notes.append("rubric_unparsed")
+    elif len(parsed) == len(plans) and any(plan != parsed[0] for plan in parsed):
+        run.notes.append("rubric_differs")
+    return record_combined(run, runs, None)
 
 
 # --- pointwise aspects (§2.5) --------------------------------------------------------------
@@ -509,18 +562,30 @@ def judge_cdr(run: JudgeRun):
 
 
 def judge_ensemble(run: JudgeRun):
-    """Members' stored verdicts, oriented so that positive favours the pair's labelled
-    chosen side (gold, else the current label); μ, σ and the flag."""
+    """Members' evidence oriented so that positive favours the pair's labelled chosen
+    side (gold, else the current label): a verdict member's stored verdict, a scorer
+    member's score difference over its standard deviation (``scorer_sd``, measured
+    when the job started); μ, σ and the flag, in scorer units when every member is a
+    scorer and in verdict units otherwise."""
+    spreads = run.ctx.params.get("scorer_sd") or {}
     members = list(Judgment.objects.filter(pair=run.pair, judge_config__name__in=run.ctx.params["members"],
                                            judge_config__project=run.ctx.project, verdict__isnull=False)
-                   .order_by("judge_config__name").values_list("judge_config__name", "verdict"))
+                   .order_by("judge_config__name").values_list("judge_config__name", "verdict", "aspects"))
     label = run.pair.gold_verdict if run.pair.gold_verdict else run.pair.label_verdict
     labelled = bool(label)
     orientation = sign(label) if labelled else 1  # d = orientation·s is positive when it favours the chosen side
     if len(members) < max(2, min_members(run.judge)):
         return None  # not judged yet: a later job finds the pair again once more members have judged it
-    strength = ensemble_strength([orientation * v for _, v in members], labelled=labelled)
-    stored = [v for _, v in members]
+    entries = []
+    for name, verdict, aspects in members:
+        if name in spreads:
+            delta = aspects["cdr"]["delta"]
+            entries.append({"judge": name, "verdict": verdict, "kind": "scorer", "evidence": orientation * delta / spreads[name]})
+        else:
+            entries.append({"judge": name, "verdict": verdict, "kind": "verdict", "evidence": orientation * verdict})
+    scorer_units = all(entry["kind"] == "scorer" for entry in entries)
+    strength = ensemble_strength([entry["evidence"] for entry in entries], labelled=labelled, scorer_units=scorer_units)
+    stored = [v for _, v, _ in members]
     verdict = round_half_toward_zero(sum(stored) / len(stored))
     agreeing = sum(1 for v in stored if sign(v) == sign(verdict)) / len(stored)
     return run.record(
@@ -528,8 +593,8 @@ def judge_ensemble(run: JudgeRun):
         expected_verdict=sum(stored) / len(stored),
         rationale=f"{len(members)} members: μ = {strength.mu:.2f}, σ = {strength.sigma:.2f} → {strength.flag}",
         aspects={"ensemble": {
-            "members": [{"judge": n, "verdict": v} for n, v in members], "mu": strength.mu, "sigma": strength.sigma,
-            "flag": strength.flag,
+            "members": entries, "mu": strength.mu, "sigma": strength.sigma, "flag": strength.flag,
+            "units": "scorer" if scorer_units else "verdict",
             "orientation": "positive favours the labelled chosen side" if labelled else "positive favours B (no label)",
             "label": label,
         }},

@@ -283,6 +283,75 @@ def test_ensemble_flags_mislabeled_and_ambiguous_pairs(judged_project, fake_back
     assert fake_backend.requests == []  # the ensemble makes no model call
 
 
+def _cdr_judgment(pair, name, delta):
+    judge, _ = JudgeConfig.objects.get_or_create(project=pair.project, name=name, defaults={
+        "kind": JudgeConfig.Kind.AI, "method": JudgeConfig.Method.CDR})
+    services.judgment_record_ai(pair=pair, judge_config=judge, verdict=(delta > 0) - (delta < 0), parse_ok=True,
+                                aspects={"cdr": {"A": 0.0, "B": delta, "delta": delta}})
+
+
+def test_ensemble_of_scorers_scales_each_difference_by_its_spread(judged_project, fake_backend, run_items):
+    pairs = [PairFactory(project=judged_project) for _ in range(3)]
+    # Scorer x has differences (2, 4, −6) over the project: sd 5.29; y: (0.1, 0.3, −0.4), sd 0.36;
+    # z: (−1, 2, 3), sd 2.08.
+    for name, deltas in {"x": (2.0, 4.0, -6.0), "y": (0.1, 0.3, -0.4), "z": (-1.0, 2.0, 3.0)}.items():
+        for pair, delta in zip(pairs, deltas):
+            _cdr_judgment(pair, name, delta)
+    _gold(pairs[0], -1)  # gold says A; every scorer but z favours B: evidence (−0.38, −0.28, +0.48)
+    job = start(judged_project, "ensemble", members="x,y,z", limit=1)
+    assert job.params["scorer_sd"]["x"] == pytest.approx(28 ** 0.5)
+    run_items(job)
+    judgment = Judgment.objects.get(pair=pairs[0], judge_config__name="ensemble")
+    entries = {m["judge"]: m for m in judgment.aspects["ensemble"]["members"]}
+    assert entries["x"]["kind"] == "scorer" and entries["x"]["evidence"] == pytest.approx(-2.0 / 28 ** 0.5)
+    assert entries["y"]["evidence"] == pytest.approx(-0.1 / job.params["scorer_sd"]["y"])
+    assert judgment.aspects["ensemble"]["units"] == "scorer"
+    assert entries["z"]["evidence"] == pytest.approx(1.0 / job.params["scorer_sd"]["z"])
+    # μ = (−0.378 − 0.277 + 0.480) / 3 = −0.058: in verdict units that is merely ambiguous,
+    # in scorer units any negative mean is a likely mislabel.
+    assert judgment.aspects["ensemble"]["mu"] == pytest.approx(sum(e["evidence"] for e in entries.values()) / 3)
+    assert judgment.aspects["ensemble"]["mu"] == pytest.approx(-0.058, abs=0.001)
+    assert judgment.flags == ["likely_mislabeled"]
+
+
+def test_a_named_scorer_without_spread_is_refused_and_a_default_one_left_out(judged_project, fake_backend):
+    pairs = [PairFactory(project=judged_project) for _ in range(2)]
+    for pair in pairs:
+        _cdr_judgment(pair, "cdr", 0.0)  # strong = weak: every ratio is 0
+        _member_judgments(pair, (-1, -1, 1))
+    with pytest.raises(JobStartError, match="the scores of cdr have no spread"):
+        start(judged_project, "ensemble", members="cdr,pairwise-checklist,rubric-then-judge")
+    job = start(judged_project, "ensemble")
+    assert job.params["members"] == ["pairwise-checklist", "pointwise-aspects", "rubric-then-judge"]
+    assert job.params["scorer_sd"] == {}
+
+
+def test_rubric_then_judge_single_call_keeps_each_orders_plan_on_its_run(pair, fake_backend, run_items):
+    JudgeConfig.objects.filter(project=pair.project, name="rubric-then-judge").update(
+        params={"swap": True, "single_call": True, "max_new_tokens": 1024})
+    fake_backend.script = ["Type: chat\n- Correct | weight 3 | facts\n- Short | weight 1 | asked\nA is right.",
+                           "Type: chat\n- Correct | weight 1 | facts\nB is wrong."]
+    fake_backend.score_script = [verdict_scores("1"), verdict_scores("5")]
+    run_items(start(pair.project, "rubric-then-judge"))
+    judgment = Judgment.objects.get(pair=pair)
+    assert len(fake_backend.requests) == 2  # one generation per order, no separate rubric call
+    assert "Type: chat" in fake_backend.requests[0].messages[0]["content"]
+    assert not Rubric.objects.filter(prompt=pair.prompt).exists() and judgment.rubric is None
+    plans = [r["rubric_plan"] for r in judgment.runs]
+    assert [i["weight"] for i in plans[0]["items"]] == [0.75, 0.25] and len(plans[1]["items"]) == 1
+    assert [r["rubric_id"] for r in judgment.runs] == [None, None]
+    assert judgment.flags == ["rubric_differs"] and judgment.verdict == -2 and judgment.position_consistent
+
+
+def test_rubric_then_judge_single_call_without_a_plan_is_flagged(pair, fake_backend, run_items):
+    JudgeConfig.objects.filter(project=pair.project, name="rubric-then-judge").update(params={"single_call": True})
+    fake_backend.script = ["A is better.", "B is worse."]
+    fake_backend.score_script = [verdict_scores("2"), verdict_scores("4")]
+    run_items(start(pair.project, "rubric-then-judge"))
+    judgment = Judgment.objects.get(pair=pair)
+    assert judgment.flags == ["rubric_unparsed"] and judgment.verdict == -1 and judgment.parse_ok
+
+
 def test_judgment_record_ai_is_idempotent_and_refuses_an_invented_verdict(pair):
     judge = JudgeConfig.objects.get(project=pair.project, name="pairwise-checklist")
     first, created = services.judgment_record_ai(pair=pair, judge_config=judge, verdict=1, parse_ok=True)

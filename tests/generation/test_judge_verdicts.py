@@ -130,6 +130,16 @@ def test_ensemble_strength_flags():
     assert ensemble_strength([-2, -2, -2], labelled=False).flag == "strong"
 
 
+def test_ensemble_strength_in_scorer_units_has_the_tighter_thresholds():
+    # Scorer evidence is a difference over its standard deviation: any negative mean is
+    # mislabeled, |μ| < 0.25 ambiguous (methods.md §2.10, the bracketed thresholds).
+    assert ensemble_strength([-0.3, -0.2, -0.4], scorer_units=True).flag == "likely_mislabeled"
+    assert ensemble_strength([-0.3, -0.2, -0.4]).flag == "ambiguous"  # verdict units: −0.3 is not ≤ −0.5
+    assert ensemble_strength([0.2, 0.3, 0.1], scorer_units=True).flag == "ambiguous"
+    assert ensemble_strength([0.4, 0.3, 0.35], scorer_units=True).flag == "strong"
+    assert ensemble_strength([0.4, 0.3, 0.35]).flag == "ambiguous"
+
+
 def test_checklist_parser():
     assert parse_checklist('Sure! ["Is it short?", "Does it cite a source?"] Hope this helps.') == [
         "Is it short?", "Does it cite a source?"]
