@@ -386,9 +386,7 @@ class Generator:
 
     def judgments(self):
         """Human and AI judgments, pair by pair; each pair's state is kept for ``pair_rows``."""
-        from curation.consensus import HumanRecord, human_consensus, pair_state
         from curation.hashing import pair_hash, seeded_coin
-        from curation.routing import PairEvidence
 
         rng = random.Random(self.seed * 1009 + 3)
         project = self.project
@@ -425,31 +423,20 @@ class Generator:
                 day0 = rng.uniform(7, DAYS - 3) * 86400  # the last one at least a day ago
                 for slot, a_index in enumerate(rng.sample(range(n_annotators), n_human)):
                     verdict = self.human_verdict(rng, truth, self.skill[a_index])
-                    human_records.append(HumanRecord(annotator_id=self.annotators[a_index], verdict=verdict))
+                    human_records.append(verdict)
                     seconds = day0 + slot * rng.uniform(60, 86400)
                     self.counts["human"] += 1
                     yield self.human_row(rng, pid, pair_id, self.annotators[a_index], verdict, seconds)
+            humans, ai = tuple(human_records), tuple(ai_records)
             adjudication = None
+            state, evidence = pair_outcome(humans, ai, None, quorum, silver)
             if gold_import:
                 adjudication = (truth or rng.choice((-1, 1)), "import", "expert label")
-            elif (n_human >= quorum and human_consensus(human_records, quorum=quorum) is None
-                  and rng.random() < REVIEW_RATE):
+            elif n_human >= quorum and state.consensus_verdict is None and rng.random() < REVIEW_RATE:
                 adjudication = (truth, "review", "")
-            state = pair_state(humans=human_records, ai=ai_records,
-                               adjudication=adjudication[:2] if adjudication else None,
-                               quorum=quorum, min_confidence=silver)
             if adjudication:
+                state, evidence = pair_outcome(humans, ai, adjudication[:2], quorum, silver)
                 self.adjudications.append((pair_id, *adjudication))
-            parsed = [r for r in ai_records if r.verdict is not None]
-            evidence = PairEvidence(
-                n_verdicts=len(parsed),
-                mean_confidence=sum(r.confidence for r in parsed) / len(parsed) if parsed else None,
-                any_inconsistent=any(r.position_consistent is False for r in parsed),
-                n_a=sum(1 for r in parsed if r.verdict < 0),
-                n_tie=sum(1 for r in parsed if r.verdict == 0),
-                n_b=sum(1 for r in parsed if r.verdict > 0),
-                mean_verdict=sum(r.verdict for r in parsed) / len(parsed) if parsed else None,
-            )
             content = pair_hash(self.prompt_hash[p], self.response_hash[first - self.first_response],
                                 self.response_hash[second - self.first_response])
             self.pairs.append((pair_id, self.first_prompt + p, a, b, content, i, state, adjudication, evidence,
@@ -476,7 +463,6 @@ class Generator:
 
     def ai_judgment(self, rng, pid, pair_id, j, truth, len_a, len_b):
         """Both shown orders, combined as ``generation.methods.judge.record_combined`` does."""
-        from curation.consensus import AIRecord
         from generation.judges.verdicts import apply_length_rule
 
         _, _, _, accuracy, bias, scores = JUDGES[j]
@@ -503,17 +489,14 @@ class Generator:
             rationale, "{}", "{}", runs, "\\N", "", "", "f", "\\N", "\\N", "f", "", "[]", "\\N",
             self.clock.at((1 + rng.random() * 6) * 86400),
         )
-        record = AIRecord(judge_config_id=judge_id, verdict=verdict, kind="ai", model=JUDGES[j][2],
-                          confidence=combination.confidence, position_consistent=combination.position_consistent)
-        return row, record
+        return row, (judge_id, verdict, combination.confidence, combination.position_consistent)
 
     # pairs, with routing as services.pairs_route leaves it ----------------------------------
 
     def routed_ids(self) -> set[int]:
         """Which candidates fill the human budget: pairs in progress keep their place, the
         best routing scores (then lowest ids) take the rest, as ``_fill_budget`` does."""
-        from curation.routing import routing_score
-
+        weights = tuple(sorted(self.weights.items()))
         overlap, budget = self.project.overlap, self.project.human_budget
         gold = [0] * len(CATEGORIES)
         for row in self.pairs:
@@ -523,7 +506,7 @@ class Generator:
         in_progress, candidates = set(), []
         self.scores = {}
         for pair_id, *_, state, adjudication, evidence, category in self.pairs:
-            score = routing_score(_with_gold(evidence, gold[category]), self.weights)
+            score = pair_score(evidence, gold[category], weights)
             self.scores[pair_id] = score
             if state.tier == "unverified" and state.n_human_judgments < overlap:
                 if state.n_human_judgments:
@@ -569,10 +552,42 @@ class Generator:
             yield pid, str(pair_id), reviewer, str(verdict), "", source, detail, imported if source == "import" else late
 
 
-def _with_gold(evidence, gold_in_category: int):
+@functools.cache
+def pair_outcome(humans: tuple, ai: tuple, adjudication: tuple | None, quorum: int, min_confidence: float):
+    """A pair's state by the real ``curation.consensus.pair_state``, and the AI evidence
+    its routing score is computed from (as ``routing.pair_evidence`` aggregates it).
+    ``humans`` are verdicts in order (majority consensus does not look at who), ``ai``
+    (judge id, verdict, confidence, position consistent) tuples. Cached: few distinct inputs."""
+    from curation.consensus import AIRecord, HumanRecord, pair_state
+    from curation.routing import PairEvidence
+
+    state = pair_state(
+        humans=[HumanRecord(annotator_id=k, verdict=v) for k, v in enumerate(humans)],
+        ai=[AIRecord(judge_config_id=j, verdict=v, kind="ai", confidence=c, position_consistent=pc)
+            for j, v, c, pc in ai],
+        adjudication=adjudication, quorum=quorum, min_confidence=min_confidence,
+    )
+    parsed = [(v, c, pc) for _, v, c, pc in ai if v is not None]
+    evidence = PairEvidence(
+        n_verdicts=len(parsed),
+        mean_confidence=sum(c for _, c, _ in parsed) / len(parsed) if parsed else None,
+        any_inconsistent=any(pc is False for *_, pc in parsed),
+        n_a=sum(1 for v, *_ in parsed if v < 0),
+        n_tie=sum(1 for v, *_ in parsed if v == 0),
+        n_b=sum(1 for v, *_ in parsed if v > 0),
+        mean_verdict=sum(v for v, *_ in parsed) / len(parsed) if parsed else None,
+    )
+    return state, evidence
+
+
+@functools.cache
+def pair_score(evidence, gold_in_category: int, weights: tuple) -> float:
+    """``routing.routing_score`` of a pair (cached: evidence takes few distinct values)."""
     from dataclasses import replace
 
-    return replace(evidence, gold_in_category=gold_in_category)
+    from curation.routing import routing_score
+
+    return routing_score(replace(evidence, gold_in_category=gold_in_category), dict(weights))
 
 
 PROMPT_COLUMNS = ["id", "project_id", "text", "messages", "content_hash", "category", "origin", "parent_id", "external_id",
