@@ -12,6 +12,7 @@ against. PostgreSQL only.
 """
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Project {project.slug}: {n_pairs:,} pairs, {n_judgments:,} judgments")
     reference = reference_figures(args.reference)
 
+    load_before = os.getloadavg()[0]
     figures = {"agreement_report (as manage.py agreement_report)": timed(agreement.report, project)}
     for name in dashboard.PANELS:
         cache.clear()
@@ -67,7 +69,10 @@ def main(argv: list[str] | None = None) -> None:
         if what in reference:
             row.update(reference=f"{args.reference.name} {reference[what]:,.0f} ms", ratio=seconds * 1000 / reference[what])
         rows.append(row)
-    report(args.name, rows, {"project": project.slug, "pairs": n_pairs, "judgments": n_judgments})
+    # The machine may be shared: the load average says how much the figures can be trusted.
+    load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    print(f"  load average (1 min) {load['before']} before, {load['after']} after, on {os.cpu_count()} CPUs")
+    report(args.name, rows, {"project": project.slug, "pairs": n_pairs, "judgments": n_judgments, "load_average": load})
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import argparse
 import functools
 import heapq
 import json
+import os
 import random
 import sys
 import time
@@ -755,8 +756,11 @@ def main(argv: list[str] | None = None) -> None:
         print(error, file=sys.stderr)
         raise SystemExit(2)
     print(f"Loading {args.pairs:,} pairs into project {args.project!r}")
+    load_before = os.getloadavg()[0]
     result = load(args.pairs, args.project, args.seed, replace=args.replace, verbose=True)
     print(f"  {'total':<24}{'':16}{result.seconds['total']:8.1f} s")
+    # On a shared machine the figures depend on what else runs: say how busy it was.
+    print(f"  load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
     print(f"  {result.counts['curation_judgment']:,} judgments: {result.counts['human judgments']:,} human, "
           f"{result.counts['ai judgments']:,} AI; project id {result.project_id}")
 
