@@ -1,7 +1,7 @@
 """Annotators over real HTTP: "next" and "submit" against a real gunicorn on PostgreSQL.
 
     python -m bench.annotation_http [--pairs 200000] [--annotators 50] [--seconds 60]
-                                    [--workers 4 --threads 4] [--keep]
+                                    [--workers 4 --threads 4] [--keep-alive 0] [--keep]
 
 Builds a project of ``--pairs`` routed pairs with the real importer (``--keep``
 reuses the one a previous run left, with its judgments and leases cleared), makes
@@ -12,7 +12,8 @@ in threads (httpx): each logs in through the login form, then loops for
 the form's fields, as a browser without JavaScript does ("submit", answered by a
 redirect back to the page) → GET the page again. Every request's latency is recorded
 in the load process (what an annotator waits for), and gunicorn's access log gives
-the server's own time of each request.
+the server's own time of each request. ``--keep-alive 0`` (the default) closes each
+connection after its response, as nginx does towards gunicorn in the deployment.
 
 Reference, in the same run: one annotator alone on the same server. The targets
 (p95 of next and submit under 100 ms, at least 300 judgments/s in total) are for
@@ -195,8 +196,8 @@ class Gunicorn:
     """``gunicorn config.wsgi`` with the environment of this process (DATABASE_URL…),
     an access log of method, path, status and microseconds."""
 
-    def __init__(self, workers: int, threads: int, folder: Path):
-        self.workers, self.threads = workers, threads
+    def __init__(self, workers: int, threads: int, folder: Path, keep_alive: int = 0):
+        self.workers, self.threads, self.keep_alive = workers, threads, keep_alive
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.access_log = folder / "access.log"
@@ -210,7 +211,7 @@ class Gunicorn:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "120",
-             "--graceful-timeout", "5", "--access-logfile", str(self.access_log),
+             "--graceful-timeout", "5", "--keep-alive", str(self.keep_alive), "--access-logfile", str(self.access_log),
              "--access-logformat", "%(m)s %(U)s %(s)s %(D)s", "--error-logfile", str(self.error_log)],
             cwd=ROOT, env=env, start_new_session=True,
         )
@@ -267,25 +268,61 @@ class Gunicorn:
         return times
 
 
-def postgres_backend_cpu(database: str) -> float:
+class PostgresBackendCPU:
     """CPU seconds of the PostgreSQL backends connected to this database (the server's
-    persistent connections, CONN_MAX_AGE), read from /proc."""
-    import psutil
-    from django.db import connection
+    connections), read from /proc every half second while the load runs: a backend that
+    starts during the run counts from zero, one that ends (CONN_MAX_AGE) keeps what it
+    had used at its last sample."""
 
-    if connection.vendor != "postgresql":
-        return 0.0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
-        pids = [row[0] for row in cursor.fetchall()]
-    total = 0.0
-    for pid in pids:
+    def __init__(self, database: str):
+        self.database = database
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.started = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> PostgresBackendCPU:
+        self._sample()
+        self.started = True
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._sample()
+
+    def seconds(self) -> float:
+        return sum(used - self.first.get(pid, 0.0) for pid, used in self.last.items())
+
+    def _loop(self) -> None:
+        from django.db import connection
+
         try:
-            times = psutil.Process(pid).cpu_times()
-            total += times.user + times.system
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
+            while not self.stop.wait(0.5):
+                self._sample()
+        finally:
+            connection.close()
+
+    def _sample(self) -> None:
+        import psutil
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                           [self.database])
+            pids = [row[0] for row in cursor.fetchall()]
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            if not self.started:
+                self.first[pid] = times.user + times.system
+            self.last[pid] = times.user + times.system
 
 
 # --- the load process -------------------------------------------------------------
@@ -380,11 +417,12 @@ def run_load(server: Gunicorn, slug: str, usernames: list[str], seconds: float, 
             raise SystemExit(f"the load process exited with {process.returncode}")
         time.sleep(0.05)
     offset = server.access_offset()
-    gunicorn_cpu, postgres_cpu = server.cpu_seconds(), postgres_backend_cpu(database)
-    process.wait()
+    gunicorn_cpu = server.cpu_seconds()
+    with PostgresBackendCPU(database) as postgres_cpu:
+        process.wait()
     result = json.loads(Path(spec["out"]).read_text())
     result["gunicorn_cpu"] = server.cpu_seconds() - gunicorn_cpu
-    result["postgres_cpu"] = postgres_backend_cpu(database) - postgres_cpu
+    result["postgres_cpu"] = postgres_cpu.seconds()
     time.sleep(0.5)  # the access log is written after the response
     result["server"] = server.server_times(offset)
     return result
@@ -451,6 +489,9 @@ def main() -> None:
     parser.add_argument("--reference-seconds", type=float, default=20, help="the 1-annotator reference run")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--keep-alive", type=int, default=0,
+                        help="gunicorn's keep-alive seconds; 0 (a connection per request, as behind nginx, "
+                        "whose upstream connections are not kept) lets any free worker take each request")
     parser.add_argument("--keep", action="store_true", help="reuse the project a previous run left (cleared)")
     parser.add_argument("--name", default="annotation_http", help="results file bench/results/<name>.json")
     parser.add_argument("--load-spec", help=argparse.SUPPRESS)
@@ -471,8 +512,9 @@ def main() -> None:
     reset_annotation(project)
     usernames = ensure_annotators(project, args.annotators + 1)
     database = connection.settings_dict["NAME"]
-    print(f"{args.pairs:,} routed pairs, {connection.vendor}; gunicorn {args.workers} workers × {args.threads} threads")
-    with tempfile.TemporaryDirectory() as tmp, Gunicorn(args.workers, args.threads, Path(tmp)) as server:
+    print(f"{args.pairs:,} routed pairs, {connection.vendor}; gunicorn {args.workers} workers × {args.threads} threads, "
+          f"keep-alive {args.keep_alive} s")
+    with tempfile.TemporaryDirectory() as tmp, Gunicorn(args.workers, args.threads, Path(tmp), args.keep_alive) as server:
         many = summary(run_load(server, project.slug, usernames[1:], args.seconds, Path(tmp), database))
         many["annotators"] = args.annotators
         print_summary(f"{args.annotators} annotators", many)
@@ -504,7 +546,7 @@ def main() -> None:
                  "target": "0", "met": bad == 0})
     report(args.name, rows, {
         "vendor": connection.vendor, "pairs": args.pairs, "seconds": args.seconds,
-        "gunicorn": {"workers": args.workers, "threads": args.threads}, "annotators": many, "reference": one,
+        "gunicorn": {"workers": args.workers, "threads": args.threads, "keep_alive": args.keep_alive}, "annotators": many, "reference": one,
         "database_checks": checks, "server_tracebacks": tracebacks,
     })
     if failures or bad:
