@@ -92,7 +92,10 @@ def annotator_progress(*, project: Project, annotator: Annotator | None) -> dict
     waiting = (
         Pair.objects.filter(project=project, status=Pair.Status.ROUTED)
         .alias(taken=F("n_human_judgments") + F("n_active_leases"))
-        .filter(taken__lt=project.overlap)[: WAITING_SHOWN + 1]
+        .filter(taken__lt=project.overlap)
+        # In queue order, not Pair's default (id): PostgreSQL then counts from the
+        # queue's index, not by walking the primary key past other projects' pairs.
+        .order_by("-routing_score", "id")[: WAITING_SHOWN + 1]
         .count()
     )
     label = f"{WAITING_SHOWN:,}+" if waiting > WAITING_SHOWN else f"{waiting:,}"

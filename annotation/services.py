@@ -245,6 +245,7 @@ def assignment_submit(
             lease_held=lease_held,
             used_assistance=project.mode == Project.Mode.ASSISTED,
             gold_check=assignment.is_gold_check,
+            savepoint=False,  # this transaction rolls back on any refusal: nothing to undo
         )
     except JudgmentRejected as error:
         if not lease_held and error.field == "pair":

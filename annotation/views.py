@@ -11,8 +11,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from curation.models import Project
-from curation.permissions import Role, project_for, role_at_least
+from curation.models import Annotator, Project
+from curation.permissions import Role, project_for, project_membership, role_at_least
 from curation.services import HUMAN_FLAGS, JudgmentRejected, annotator_for_user
 from curation.templatetags.concord import VERDICT_LABELS
 
@@ -145,6 +145,19 @@ def _next(request: HttpRequest, project: Project, role: str, annotator, **kwargs
     return _render_workspace(request, project=project, role=role, annotator=annotator, assignment=assignment, **kwargs)
 
 
+def _member(request: HttpRequest, slug: str) -> tuple[Project, str, Annotator]:
+    """The project, the user's role and their annotator identity, in one query for a
+    member who annotated before (the review page asks on every request)."""
+    project, role, membership = project_membership(request.user, slug, with_annotator=True)
+    annotator = None
+    if membership is not None:
+        try:
+            annotator = membership.user.annotator
+        except Annotator.DoesNotExist:
+            pass
+    return project, role, annotator or annotator_for_user(user=request.user)
+
+
 def _own_assignment(project: Project, annotator, assignment_id: int) -> Assignment:
     assignment = (
         Assignment.objects.select_related("pair", "judgment")
@@ -164,16 +177,14 @@ def _done(request: HttpRequest, project: Project, message: str, level=messages.S
 
 @login_required
 def review(request: HttpRequest, slug: str) -> HttpResponse:
-    project, role = project_for(request.user, slug)
-    annotator = annotator_for_user(user=request.user)
+    project, role, annotator = _member(request, slug)
     return _next(request, project, role, annotator)
 
 
 @login_required
 @require_POST
 def submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
-    project, role = project_for(request.user, slug)
-    annotator = annotator_for_user(user=request.user)
+    project, role, annotator = _member(request, slug)
     assignment = _own_assignment(project, annotator, assignment_id)
     rubric = selectors.prompt_checklist(prompt_id=assignment.pair.prompt_id)
     checklist = selectors.checklist_items(rubric)
@@ -225,8 +236,7 @@ def _render_reveal(request, project, role, annotator, assignment, judgment, erro
 @login_required
 @require_POST
 def reveal(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
-    project, role = project_for(request.user, slug)
-    annotator = annotator_for_user(user=request.user)
+    project, role, annotator = _member(request, slug)
     assignment = _own_assignment(project, annotator, assignment_id)
     form = RevealForm(request.POST, project=project)
     try:
@@ -252,8 +262,7 @@ def reveal(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
-    project, role = project_for(request.user, slug)
-    annotator = annotator_for_user(user=request.user)
+    project, role, annotator = _member(request, slug)
     assignment = _own_assignment(project, annotator, assignment_id)
     form = SkipForm(request.POST)
     try:
@@ -279,8 +288,7 @@ def skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def undo(request: HttpRequest, slug: str) -> HttpResponse:
-    project, role = project_for(request.user, slug)
-    annotator = annotator_for_user(user=request.user)
+    project, role, annotator = _member(request, slug)
     try:
         assignment, withdrawn = services.assignment_undo(project=project, annotator=annotator)
     except services.UndoRefused as refused:

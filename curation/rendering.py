@@ -24,9 +24,27 @@ def _markdown() -> MarkdownIt:
     )
 
 
+# The review page renders the same prompt and responses for each annotator of a pair
+# (and again on the reveal): a few milliseconds of parsing and cleaning each time. The
+# cache is keyed by the text itself, so an edited text is a new entry and nothing can be
+# stale; it lives in the process and is bounded (about 25 MB at most: 1,024 texts of up
+# to CACHED_MAX_CHARS, longer ones are not kept).
+CACHED_MAX_CHARS = 8_000
+
+
 def render_markdown(text: str) -> str:
     """HTML safe to insert into a page, from any text."""
-    html = _markdown().render(text or "")
+    text = text or ""
+    return _render_cached(text) if len(text) <= CACHED_MAX_CHARS else _render_uncached(text)
+
+
+@lru_cache(maxsize=1024)
+def _render_cached(text: str) -> str:
+    return _render_uncached(text)
+
+
+def _render_uncached(text: str) -> str:
+    html = _markdown().render(text)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

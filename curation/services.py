@@ -318,7 +318,6 @@ def _validate_human_input(*, project: Project, verdict, aspects, checklist_answe
         raise JudgmentRejected("this project asks for a rationale with every judgment", "rationale")
 
 
-@transaction.atomic
 def judgment_record_human(
     *,
     pair: Pair,
@@ -338,6 +337,7 @@ def judgment_record_human(
     flags: list[str] | None = None,
     rubric: Rubric | None = None,
     gold_check: bool = False,
+    savepoint: bool = True,
 ) -> Judgment:
     """Record one human judgment in stored orientation and refresh the pair.
 
@@ -347,49 +347,54 @@ def judgment_record_human(
     ``lease_held`` says the annotator holds a lease on the pair, whose slot is then
     turned into the judgment (the queue reserved it already). ``gold_check`` marks a
     known-answer check handed out by the queue: it takes no overlap slot.
+
+    ``savepoint=False`` is for a caller that holds a transaction and lets it roll back
+    on any error (the queue's submit): every refusal is raised before the first write,
+    so no savepoint is needed, and the two queries of one are spared.
     """
-    project = pair.project
-    _validate_human_input(
-        project=project,
-        verdict=verdict,
-        aspects=aspects,
-        checklist_answers=checklist_answers,
-        rationale=rationale,
-        flags=flags,
-    )
-    locked = Pair.objects.select_for_update().only("id", "n_human_judgments", "n_active_leases").get(pk=pair.pk)
-    exists = Judgment.objects.filter(pair=pair, annotator=annotator, is_revision=is_revision).exists()
-    if exists:
-        raise JudgmentRejected("this annotator has already judged this pair", "pair")
-    if not is_revision and not gold_check:
-        taken = locked.n_human_judgments + locked.n_active_leases - (1 if lease_held else 0)
-        if taken >= project.overlap:
-            raise JudgmentRejected(
-                f"this pair already has the {project.overlap} human judgment(s) the project asks for", "pair"
-            )
-    judgment = Judgment.objects.create(
-        project=project,
-        pair=pair,
-        annotator=annotator,
-        is_human=True,
-        verdict=verdict,
-        shown_order=shown_order,
-        mode=mode,
-        rationale=rationale or "",
-        aspects=aspects or {},
-        checklist_answers=checklist_answers or {},
-        time_spent_ms=time_spent_ms,
-        is_revision=is_revision,
-        revises=revises,
-        used_assistance=used_assistance,
-        context=context,
-        flags=list(flags or []),
-        rubric=rubric,
-    )
-    if lease_held:
-        Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
-    pairs_refresh(pair_ids=[pair.pk])
-    return judgment
+    with transaction.atomic(savepoint=savepoint):
+        project = pair.project
+        _validate_human_input(
+            project=project,
+            verdict=verdict,
+            aspects=aspects,
+            checklist_answers=checklist_answers,
+            rationale=rationale,
+            flags=flags,
+        )
+        locked = Pair.objects.select_for_update().only("id", "n_human_judgments", "n_active_leases").get(pk=pair.pk)
+        exists = Judgment.objects.filter(pair=pair, annotator=annotator, is_revision=is_revision).exists()
+        if exists:
+            raise JudgmentRejected("this annotator has already judged this pair", "pair")
+        if not is_revision and not gold_check:
+            taken = locked.n_human_judgments + locked.n_active_leases - (1 if lease_held else 0)
+            if taken >= project.overlap:
+                raise JudgmentRejected(
+                    f"this pair already has the {project.overlap} human judgment(s) the project asks for", "pair"
+                )
+        judgment = Judgment.objects.create(
+            project=project,
+            pair=pair,
+            annotator=annotator,
+            is_human=True,
+            verdict=verdict,
+            shown_order=shown_order,
+            mode=mode,
+            rationale=rationale or "",
+            aspects=aspects or {},
+            checklist_answers=checklist_answers or {},
+            time_spent_ms=time_spent_ms,
+            is_revision=is_revision,
+            revises=revises,
+            used_assistance=used_assistance,
+            context=context,
+            flags=list(flags or []),
+            rubric=rubric,
+        )
+        if lease_held:
+            Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
+        pairs_refresh(pair_ids=[pair.pk])
+        return judgment
 
 
 # --- exports (issue 8) ------------------------------------------------------------
