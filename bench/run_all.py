@@ -38,14 +38,15 @@ class Benchmark:
     args: list[str] = field(default_factory=list)
     quick_args: list[str] = field(default_factory=list)
     postgres: bool = True
-    produces: str | None = None  # a results file of another name; None: the name itself
 
 
 # In the order they run: the synthetic million-pair project first, then what reads it.
 BENCHMARKS = [
-    Benchmark("synthetic", "bench.synthetic", ["--pairs", "1000000", "--replace"], ["--pairs", "20000", "--replace"]),
+    Benchmark("synthetic", "bench.synthetic", ["--pairs", "1000000", "--replace"],
+              ["--pairs", "20000", "--project", "bench-quick", "--replace"]),
     Benchmark("scale_report", "bench.scale_report", ["--project", "bench-1m"], ["--project", "bench-1m"]),
-    Benchmark("annotation_http", "bench.annotation_http", [], ["--pairs", "20000", "--seconds", "15"]),
+    Benchmark("annotation_http", "bench.annotation_http", [],
+              ["--pairs", "20000", "--seconds", "15", "--reference-seconds", "5"]),
     Benchmark("import_concord", "bench.import_concord", ["--pairs", "1000000"], ["--pairs", "50000"]),
     Benchmark("export", "bench.export", ["--pairs", "1000000"], ["--pairs", "50000"]),
     Benchmark("annotation_queue", "bench.annotation_queue", [], ["--pairs", "20000", "--rounds", "50"]),
@@ -86,8 +87,10 @@ def _figure(value: float, unit: str) -> str:
 
 def table_rows() -> list[str]:
     """One Markdown row per measured figure in bench/results/*.json, benchmarks in run order."""
-    order = {bench.produces or bench.name: i for i, bench in enumerate(BENCHMARKS)}
-    files = sorted(common.RESULTS.glob("*.json"), key=lambda p: (order.get(p.stem, len(order)), p.stem))
+    order = {bench.name: i for i, bench in enumerate(BENCHMARKS)}
+    # A "<name>_before.json" (the figures before a change, kept as the reference) follows <name>.
+    files = sorted(common.RESULTS.glob("*.json"), key=lambda p: (
+        order.get(p.stem.removesuffix("_before"), len(order)), p.stem.endswith("_before"), p.stem))
     lines = ["| benchmark | what | measured | target | met | reference run (ratio) | when |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for path in files:
@@ -98,7 +101,7 @@ def table_rows() -> list[str]:
             if row.get("ratio") is not None:
                 ratio = f"{row['ratio']:.2f}× vs {row.get('reference', '')}".replace("|", "/")
             lines.append(
-                f"| `{payload['benchmark']}` | {row['what']} | {_figure(row['measured'], row['unit'])} | "
+                f"| `{path.stem}` | {row['what']} | {_figure(row['measured'], row['unit'])} | "
                 f"{row['target']} | {met} | {ratio} | {payload.get('when', '')[:10]} |"
             )
     return lines
