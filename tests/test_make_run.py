@@ -99,7 +99,8 @@ def test_make_run_on_a_clean_copy(tmp_path):
     call_command("prepare_model", verbosity=0)  # converted once per machine, reused here
     checkout = tmp_path / "concord"
     copy_checkout(checkout)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "CONCORD_VAR_DIR")}
     env.update({"CONCORD_MODEL_PATH": settings.CONCORD_MODEL_PATH, "PYTHONUNBUFFERED": "1"})
     port = free_port()
     base = f"http://127.0.0.1:{port}"
