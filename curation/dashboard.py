@@ -1,6 +1,8 @@
 """The reviewer dashboard's panels: each a function returning its template context.
 
-Every panel runs a fixed number of aggregate queries whatever the amount of data
+The agreement panels read the counts kept by ``curation.agreement_counts`` (one read
+of a few hundred rows per figure, after catching up pairs changed by bulk writes), so
+every panel runs a fixed number of small queries whatever the amount of data
 (``tests/curation/test_dashboard.py`` counts them). Every figure carries the link to
 the pair list filtered to the pairs behind it. The agreement panels are cached until
 the project's judgments, decisions or strata change (``panel_context``).
@@ -81,9 +83,10 @@ def _confusion_table(project: Project, entry: dict) -> dict:
 
 
 def agreement_panel(project: Project) -> dict:
-    human_human = agreement.human_human(project)
-    judges = agreement.human_ai(project, lengths=False)  # length bias is the bias panel's
-    gold = agreement.judges_against_gold(project)
+    counts = agreement.counts(project)
+    human_human = agreement.human_human(project, source=counts)
+    judges = agreement.human_ai(project, lengths=False, source=counts)  # length bias is the bias panel's
+    gold = agreement.judges_against_gold(project, source=counts)
     for entry in judges:
         entry["against_gold"] = gold.get(entry["judge_id"])
         entry["table"] = _confusion_table(project, entry) if entry["n"] else None
@@ -96,7 +99,7 @@ def agreement_panel(project: Project) -> dict:
         "human_human": human_human,
         "judges": judges,
         "templates": agreement.by_template(judges),
-        "aspects": agreement.by_aspect(project),
+        "aspects": agreement.by_aspect(project, source=counts),
         "links": {
             "human_human": pairs_url(project, queue="disagree"),
             "humans_vs_ai": pairs_url(project, queue="conflict"),
@@ -122,8 +125,9 @@ def time_panel(project: Project) -> dict:
 
 
 def bias_panel(project: Project) -> dict:
-    judges = agreement.human_ai(project, intervals=False)
-    humans = agreement.human_stats(project)
+    counts = agreement.counts(project)
+    judges = agreement.human_ai(project, intervals=False, source=counts)
+    humans = agreement.human_stats(project, source=counts)
     colors = judge_colors(entry["judge"] for entry in judges)
     consistency = charts.bar_chart(
         [

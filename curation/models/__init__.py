@@ -1,3 +1,4 @@
+from .aggregates import AgreementCount
 from .content import Pair, Prompt, Response, Rubric, Skill
 from .jobs import (
     FINISHED_STATES,
@@ -13,6 +14,7 @@ from .projects import Membership, Project
 
 __all__ = [
     "Adjudication",
+    "AgreementCount",
     "Annotator",
     "AutoAcceptStratum",
     "ExportJob",
