@@ -446,6 +446,11 @@ class SqlSource:
     def __init__(self, project: Project):
         self.project = project
 
+    def judge_names(self) -> dict[int, dict]:
+        if not hasattr(self, "_judge_names"):
+            self._judge_names = judge_names(self.project)
+        return self._judge_names
+
     def n_pairs(self) -> int:
         return Pair.objects.filter(project=self.project).count()
 
@@ -546,12 +551,13 @@ class CountsSource(agreement_counts.CountSource):
     def ai_ece_bins(self) -> list[dict]:
         return [row for row in self.calibration_bins() if row["judge_config_id"] in self.ai_judges()]
 
+    def judge_names(self) -> dict[int, dict]:
+        if not hasattr(self, "_judge_names"):
+            self._judge_names = judge_names(self.project)
+        return self._judge_names
+
     def ai_judges(self) -> set[int]:
-        if not hasattr(self, "_ai_judges"):
-            self._ai_judges = set(
-                JudgeConfig.objects.filter(project=self.project, kind=JudgeConfig.Kind.AI).values_list("id", flat=True)
-            )
-        return self._ai_judges
+        return set(self.judge_names())
 
 
 def counts(project: Project) -> CountsSource:
@@ -635,7 +641,7 @@ def human_ai(project: Project, *, intervals: bool = True, lengths: bool = True, 
     confusion matrix, position consistency and the unparsed count; with ``lengths``
     also length bias (over all its verdicts, and against humans on the same items)."""
     source = source or counts(project)
-    names = judge_names(project)
+    names = source.judge_names()
     confusions = source.human_ai_confusions(by="longer" if lengths else None)
     stats = source.ai_judge_stats(lengths=lengths)
     entries = []
@@ -764,7 +770,7 @@ def over_time(project: Project, *, source=None) -> dict:
     for week, (profiles, multiplicities, _) in sorted(source.human_unit_types(by="week").items()):
         value, _ = _pooled_agreement(profiles, multiplicities)
         series["human_human"].append({"week": week, "value": _round(value), "n": int(multiplicities.sum())})
-    names = judge_names(project)
+    names = source.judge_names()
     confusions = source.human_ai_confusions(by="week")
     for (judge_id, week), cell in sorted(confusions.items(), key=lambda item: (item[0][1], item[0][0])):
         if judge_id not in names:
@@ -785,7 +791,7 @@ def over_time(project: Project, *, source=None) -> dict:
 def by_category(project: Project, *, source=None) -> list[dict]:
     """Human–AI agreement per judge and prompt category, with human–human beside it."""
     source = source or counts(project)
-    names = judge_names(project)
+    names = source.judge_names()
     humans = source.human_unit_types(by="category")
     rows: dict[str, dict] = {}
     for (judge_id, category), cell in sorted(source.human_ai_confusions(by="category").items()):
@@ -852,10 +858,11 @@ def by_template(entries: list[dict]) -> list[dict]:
 
 
 def by_aspect(project: Project, *, source=None) -> list[dict]:
-    names = judge_names(project)
+    source = source or counts(project)
+    names = source.judge_names()
     return [
         {"aspect": aspect, "judge": names[judge_id]["name"], "judge_id": judge_id, **confusion_figures(matrix, intervals=False)}
-        for (aspect, judge_id), matrix in sorted((source or counts(project)).aspect_confusions().items())
+        for (aspect, judge_id), matrix in sorted(source.aspect_confusions().items())
         if judge_id in names
     ]
 

@@ -34,14 +34,14 @@ from datetime import timedelta
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from . import metrics
 from .models import AgreementCount, JudgeConfig, Judgment, Pair, Project
 
 CHUNK = 2000  # pairs per catch-up step
-UPSERT_BATCH = 500
+UPSERT_BATCH = 2000  # rows per upsert (10 parameters each: under SQLite's 32,766)
 N_VALUES = len(metrics.VALUES)
 
 # Per-judge stats (over all of a judge's judgments, and over gold pairs)
@@ -257,11 +257,9 @@ def _stale_pairs(project_id: int | None, pair_ids: list[int] | None) -> list[int
     if pair_ids is not None:
         pairs = Pair.objects.filter(id__in=pair_ids)
         return sorted(pairs.filter(Q(agreement_stale=True) | Exists(unaggregated)).values_list("id", flat=True))
-    stale = set(Pair.objects.filter(project_id=project_id, agreement_stale=True).values_list("id", flat=True))
-    stale.update(
-        Judgment.objects.filter(project_id=project_id, aggregated=False).values_list("pair_id", flat=True).distinct()
-    )
-    return sorted(stale)
+    stale = Pair.objects.filter(project_id=project_id, agreement_stale=True).values_list("id", flat=True).order_by()
+    unaggregated = Judgment.objects.filter(project_id=project_id, aggregated=False).values_list("pair_id", flat=True)
+    return sorted(set(stale.union(unaggregated.order_by())))
 
 
 def _load(pair_ids: list[int], *, lock: bool) -> tuple[dict[int, PairInfo], dict[int, list[Row]]]:
@@ -323,17 +321,15 @@ def _mark(info: dict[int, PairInfo], rows: dict[int, list[Row]], *, counted: boo
     judgment_ids = [r.id for pair_rows in rows.values() for r in pair_rows if r.aggregated != counted]
     for start in range(0, len(judgment_ids), 5000):
         Judgment.objects.filter(id__in=judgment_ids[start : start + 5000]).update(aggregated=counted)
-    if counted:
-        by_gold: dict = defaultdict(list)
-        for pair in info.values():
-            by_gold[pair.gold].append(pair.id)
-        for gold, ids in by_gold.items():
-            Pair.objects.filter(id__in=ids).update(agreement_stale=False, agreement_counted=True, agreement_gold=gold)
+    if counted:  # the pairs are locked: their gold answer is the one just counted
+        Pair.objects.filter(id__in=list(info)).update(
+            agreement_stale=False, agreement_counted=True, agreement_gold=F("gold_verdict")
+        )
     else:
         Pair.objects.filter(id__in=list(info)).update(agreement_stale=True, agreement_counted=False, agreement_gold=None)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def catch_up(*, project: Project | None = None, pair_ids=None) -> int:
     """Bring the counts up to date for the given pairs, or for every stale pair of
     ``project``: lock them, replace what they were counted with by their current
@@ -356,7 +352,7 @@ def _catch_up_chunk(ids: list[int]) -> None:
     _mark(info, rows, counted=True)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def uncount(*, pair_ids) -> None:
     """Remove the pairs from the counts (before a delete or an in-place change of their
     judgments); the next ``catch_up`` adds them back as they are then."""
@@ -396,12 +392,9 @@ def rebuild(project: Project, *, progress=None) -> int:
             progress(start + len(chunk), len(ids))
     apply(project.pk, total)
     Judgment.objects.filter(project=project, aggregated=False).update(aggregated=True)
-    # Gold answers as counted: one UPDATE per distinct gold value (at most six).
-    for gold in Pair.objects.filter(project=project).values_list("gold_verdict", flat=True).distinct().order_by():
-        where = {"gold_verdict": gold} if gold is not None else {"gold_verdict__isnull": True}
-        Pair.objects.filter(project=project, **where).update(
-            agreement_stale=False, agreement_counted=True, agreement_gold=gold
-        )
+    Pair.objects.filter(project=project).update(
+        agreement_stale=False, agreement_counted=True, agreement_gold=F("gold_verdict")
+    )
     return len(ids)
 
 

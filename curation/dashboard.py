@@ -33,6 +33,12 @@ def pairs_url(project: Project, **filters) -> str:
     return reverse("curation:pair_list", args=[project.slug]) + (f"?{query}" if query else "")
 
 
+def source(project: Project):
+    """Where the agreement panels read their matrices: the maintained counts (the
+    benchmark swaps in ``agreement.SqlSource`` to time the SQL reference)."""
+    return agreement.counts(project)
+
+
 def summary_panel(project: Project) -> dict:
     """Counts per tier and status, always fresh; the agreement figure and the queue
     sizes, which only judgments and decisions change, from the cache."""
@@ -42,7 +48,7 @@ def summary_panel(project: Project) -> dict:
         lambda: {
             "awaiting_adjudication": adjudication_queue(project).count(),
             "strata_active": AutoAcceptStratum.objects.filter(project=project, active=True).count(),
-            "human_human": agreement.human_human(project, intervals=False),
+            "human_human": agreement.human_human(project, intervals=False, source=source(project)),
         },
     )
     return {
@@ -83,7 +89,7 @@ def _confusion_table(project: Project, entry: dict) -> dict:
 
 
 def agreement_panel(project: Project) -> dict:
-    counts = agreement.counts(project)
+    counts = source(project)
     human_human = agreement.human_human(project, source=counts)
     judges = agreement.human_ai(project, lengths=False, source=counts)  # length bias is the bias panel's
     gold = agreement.judges_against_gold(project, source=counts)
@@ -109,7 +115,7 @@ def agreement_panel(project: Project) -> dict:
 
 def time_panel(project: Project) -> dict:
     """Weekly 3-way agreement: humans with each other, and each judge with humans."""
-    series = agreement.over_time(project)
+    series = agreement.over_time(project, source=source(project))
     named = {"humans with each other": series.pop("human_human")}
     judge_of = {"humans with each other": None}
     colors = {"humans with each other": HUMANS_COLOR}
@@ -125,7 +131,7 @@ def time_panel(project: Project) -> dict:
 
 
 def bias_panel(project: Project) -> dict:
-    counts = agreement.counts(project)
+    counts = source(project)
     judges = agreement.human_ai(project, intervals=False, source=counts)
     humans = agreement.human_stats(project, source=counts)
     colors = judge_colors(entry["judge"] for entry in judges)
@@ -170,7 +176,7 @@ def bias_panel(project: Project) -> dict:
 
 
 def annotators_panel(project: Project) -> dict:
-    rows = agreement.annotators(project)
+    rows = agreement.annotators(project, source=source(project))
     for row in rows:
         row["links"] = {
             "all": pairs_url(project, annotator=row["annotator_id"]),
@@ -181,7 +187,7 @@ def annotators_panel(project: Project) -> dict:
 
 
 def categories_panel(project: Project) -> dict:
-    rows = agreement.by_category(project)
+    rows = agreement.by_category(project, source=source(project))
     judges = sorted({name for row in rows for name in row["judges"]})
     for row in rows:
         category = row["category"]
