@@ -454,6 +454,11 @@ class SqlSource:
     def n_pairs(self) -> int:
         return Pair.objects.filter(project=self.project).count()
 
+    def awaiting_adjudication(self) -> int:
+        from .selectors import adjudication_queue
+
+        return adjudication_queue(self.project).count()
+
     def human_unit_types(self, by: str | None = None) -> dict:
         return human_unit_types(self.project, by=by)
 

@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import connection, models, transaction
+from django.db.models import Case, Exists, F, Max, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from . import metrics
-from .models import AgreementCount, JudgeConfig, Judgment, Pair, Project
+from .models import Adjudication, AgreementCount, JudgeConfig, Judgment, Pair, Project
 
 CHUNK = 2000  # pairs per catch-up step
 UPSERT_BATCH = 2000  # rows per upsert (10 parameters each: under SQLite's 32,766)
@@ -94,6 +94,16 @@ class PairInfo:
     gold: int | None
     counted: bool
     counted_gold: int | None
+    stale: bool
+    consensus: int | None = None
+    n_human: int = 0
+    adjudicated: bool = False
+    counted_queue: int | None = None
+    through: int = 0  # the project's ``agreement_judgments_through``
+
+    def counts(self, row: Row) -> bool:
+        """The judgment is in the counts."""
+        return row.aggregated or row.id <= self.through
 
 
 def _sign(value: int) -> int:
@@ -253,12 +263,17 @@ def _judge_stats(j: Row, side: int, gold, gold_decisive: bool, add) -> None:
 
 def _stale_pairs(project_id: int | None, pair_ids: list[int] | None) -> list[int]:
     """Pairs whose counts may be out of date (two partial-index lookups)."""
-    unaggregated = Judgment.objects.filter(pair=OuterRef("pk"), aggregated=False)
+    unaggregated = Judgment.objects.filter(
+        pair=OuterRef("pk"), aggregated=False, id__gt=OuterRef("project__agreement_judgments_through")
+    )
     if pair_ids is not None:
         pairs = Pair.objects.filter(id__in=pair_ids)
         return sorted(pairs.filter(Q(agreement_stale=True) | Exists(unaggregated)).values_list("id", flat=True))
     stale = Pair.objects.filter(project_id=project_id, agreement_stale=True).values_list("id", flat=True).order_by()
-    unaggregated = Judgment.objects.filter(project_id=project_id, aggregated=False).values_list("pair_id", flat=True)
+    through = Project.objects.filter(pk=project_id).values("agreement_judgments_through")
+    unaggregated = Judgment.objects.filter(
+        project_id=project_id, aggregated=False, id__gt=Subquery(through)
+    ).values_list("pair_id", flat=True)
     return sorted(set(stale.union(unaggregated.order_by())))
 
 
@@ -267,10 +282,11 @@ def _load(pair_ids: list[int], *, lock: bool) -> tuple[dict[int, PairInfo], dict
     if lock:
         pairs = pairs.select_for_update(of=("self",))
     info = {
-        pk: PairInfo(pk, project_id, category or "", n_a, n_b, gold, counted, counted_gold)
-        for pk, project_id, category, n_a, n_b, gold, counted, counted_gold in pairs.values_list(
+        row[0]: PairInfo(*row)
+        for row in pairs.annotate(adjudicated=Exists(Adjudication.objects.filter(pair=OuterRef("pk")))).values_list(
             "id", "project_id", "prompt__category", "response_a__n_chars", "response_b__n_chars", "gold_verdict",
-            "agreement_counted", "agreement_gold",
+            "agreement_counted", "agreement_gold", "agreement_stale", "consensus_verdict", "n_human_judgments",
+            "adjudicated", "agreement_queue", "project__agreement_judgments_through",
         )
     }
     rows: dict[int, list[Row]] = defaultdict(list)
@@ -285,15 +301,46 @@ def _counted(info: PairInfo, rows: list[Row], out: dict, sign: int = 1) -> None:
     if not info.counted:
         return
     part: dict = {}
-    contribution(info, [r for r in rows if r.aggregated], info.counted_gold, part)
+    contribution(info, [r for r in rows if info.counts(r)], info.counted_gold, part)
+    if info.counted_queue is not None:
+        part[QUEUE_KEY[info.counted_queue > 0] + (info.counted_queue, 0)] = [1, 0.0]
     for key, (n, total) in part.items():
         cell = out.setdefault(key, [0, 0.0])
         cell[0] += sign * n
         cell[1] += sign * total
 
 
+QUEUE_KEY = {False: ("queue", 0, 0, "conflict", ""), True: ("queue", 0, 0, "disagree", "")}
+
+
+def queue_place(info: PairInfo, rows: list[Row]) -> int | None:
+    """Where the pair stands in the adjudication queue (``selectors.adjudication_queue``):
+    None when it cannot be queued whatever the quorum, 0 for humans vs AI, or its number
+    of human judgments when its humans disagree without consensus (queued once that
+    reaches the quorum)."""
+    if info.adjudicated:
+        return None
+    humans = [r.verdict for r in rows if r.is_human and not r.is_revision and r.verdict is not None]
+    if info.consensus is None:
+        disagree = (any(v < 0 for v in humans) and any(v >= 0 for v in humans)) or (
+            0 in humans and any(v > 0 for v in humans)
+        )
+        return info.n_human if disagree and info.n_human >= 2 else None
+    other_side = -_sign(info.consensus)
+    conflict = any(
+        not r.is_human and r.kind == JudgeConfig.Kind.AI and r.parse_ok and r.verdict is not None and r.verdict != 0
+        and _sign(r.verdict) == other_side
+        for r in rows
+    )
+    return 0 if conflict else None
+
+
 def _current(info: PairInfo, rows: list[Row], out: dict) -> None:
     contribution(info, rows, info.gold, out)
+    place = queue_place(info, rows)
+    if place is not None:
+        cell = out.setdefault(QUEUE_KEY[place > 0] + (place, 0), [0, 0.0])
+        cell[0] += 1
 
 
 def apply(project_id: int, delta: dict) -> None:
@@ -318,23 +365,39 @@ def apply(project_id: int, delta: dict) -> None:
 
 
 def _mark(info: dict[int, PairInfo], rows: dict[int, list[Row]], *, counted: bool) -> None:
-    judgment_ids = [r.id for pair_rows in rows.values() for r in pair_rows if r.aggregated != counted]
-    for start in range(0, len(judgment_ids), 5000):
-        Judgment.objects.filter(id__in=judgment_ids[start : start + 5000]).update(aggregated=counted)
-    if counted:  # the pairs are locked: their gold answer is the one just counted
-        Pair.objects.filter(id__in=list(info)).update(
-            agreement_stale=False, agreement_counted=True, agreement_gold=F("gold_verdict")
-        )
+    """Record what the counts now hold. Taking a pair out (``counted`` false) leaves its
+    judgments' flags alone: the counts hold nothing of a pair not counted."""
+    if counted:
+        judgment_ids = [r.id for pk, pair_rows in rows.items() for r in pair_rows if not info[pk].counts(r)]
+        for start in range(0, len(judgment_ids), 5000):
+            Judgment.objects.filter(id__in=judgment_ids[start : start + 5000]).update(aggregated=True)  # the pairs are locked: what was counted is what they hold
+        changed: dict = defaultdict(list)
+        for p in info.values():
+            place = queue_place(p, rows.get(p.id, []))
+            if not p.counted or p.stale or p.counted_gold != p.gold or p.counted_queue != place:
+                changed[place].append(p.id)
+        if changed:  # one UPDATE: the queue place per pair as a CASE over a handful of values
+            places = [When(id__in=ids, then=Value(place)) for place, ids in changed.items() if place is not None]
+            Pair.objects.filter(id__in=[pk for ids in changed.values() for pk in ids]).update(
+                agreement_stale=False, agreement_counted=True, agreement_gold=F("gold_verdict"),
+                agreement_queue=Case(*places, default=None, output_field=models.SmallIntegerField()),
+            )
     else:
-        Pair.objects.filter(id__in=list(info)).update(agreement_stale=True, agreement_counted=False, agreement_gold=None)
+        Pair.objects.filter(id__in=list(info)).update(
+            agreement_stale=True, agreement_counted=False, agreement_gold=None, agreement_queue=None
+        )
 
 
 @transaction.atomic(savepoint=False)
-def catch_up(*, project: Project | None = None, pair_ids=None) -> int:
+def catch_up(*, project: Project | None = None, pair_ids=None, changed: bool = False) -> int:
     """Bring the counts up to date for the given pairs, or for every stale pair of
     ``project``: lock them, replace what they were counted with by their current
-    contribution. Returns how many pairs were caught up."""
-    ids = _stale_pairs(project.pk if project else None, None if pair_ids is None else list(pair_ids))
+    contribution. ``changed``: the caller just changed these pairs (no need to look
+    for stale ones). Returns how many pairs were caught up."""
+    if changed and pair_ids is not None:
+        ids = sorted(set(pair_ids))
+    else:
+        ids = _stale_pairs(project.pk if project else None, None if pair_ids is None else list(pair_ids))
     for start in range(0, len(ids), CHUNK):
         _catch_up_chunk(ids[start : start + CHUNK])
     return len(ids)
@@ -366,8 +429,9 @@ def uncount(*, pair_ids) -> None:
     _mark(info, rows, counted=False)
 
 
-def mark_gold_changed(pair_ids) -> None:
-    """``pairs_refresh`` changed these pairs' gold answers."""
+def mark_changed(pair_ids) -> None:
+    """``pairs_refresh`` changed these pairs' gold answer, consensus or number of human
+    judgments (what the counts read from the pair itself)."""
     ids = list(pair_ids)
     if ids:
         Pair.objects.filter(id__in=ids).update(agreement_stale=True)
@@ -381,20 +445,30 @@ def rebuild(project: Project, *, progress=None) -> int:
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {AgreementCount._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
     AgreementCount.objects.filter(project=project).delete()
+    through = Judgment.objects.filter(project=project).aggregate(last=Max("id"))["last"] or 0
     total: dict = {}
+    queued: dict = defaultdict(list)
     ids = list(Pair.objects.filter(project=project).order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), 20 * CHUNK):
         chunk = ids[start : start + 20 * CHUNK]
         info, rows = _load(chunk, lock=False)
         for pk, pair in info.items():
-            _current(pair, rows.get(pk, []), total)
+            counted = [r for r in rows.get(pk, []) if r.id <= through]  # later ones: caught up as usual
+            _current(pair, counted, total)
+            place = queue_place(pair, counted)
+            if place is not None:
+                queued[place].append(pk)
         if progress:
             progress(start + len(chunk), len(ids))
     apply(project.pk, total)
-    Judgment.objects.filter(project=project, aggregated=False).update(aggregated=True)
+    # Every judgment up to ``through`` is counted: one field, not millions of rows marked.
+    Project.objects.filter(pk=project.pk).update(agreement_judgments_through=through)
     Pair.objects.filter(project=project).update(
-        agreement_stale=False, agreement_counted=True, agreement_gold=F("gold_verdict")
+        agreement_stale=False, agreement_counted=True, agreement_gold=F("gold_verdict"), agreement_queue=None
     )
+    for place, pair_ids in queued.items():
+        for start in range(0, len(pair_ids), 10_000):
+            Pair.objects.filter(id__in=pair_ids[start : start + 10_000]).update(agreement_queue=place)
     return len(ids)
 
 
@@ -423,6 +497,13 @@ class CountSource:
 
     def n_pairs(self) -> int:
         return sum(row[6] for row in self.rows("pairs"))
+
+    def awaiting_adjudication(self) -> int:
+        """``selectors.adjudication_queue(project).count()``, from the counts."""
+        quorum = max(2, self.project.effective_quorum)
+        return sum(
+            n for _, _, group, _, h, _, n, _ in self.rows("queue") if group == "conflict" or h >= quorum
+        )
 
     def human_unit_types(self, by: str | None = None) -> dict:
         figure = {None: "hh", "category": "hh_cat", "week": "hh_week"}[by]

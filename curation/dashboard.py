@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from . import agreement, charts
 from .models import Adjudication, AutoAcceptStratum, Judgment, Pair, Project
-from .selectors import adjudication_queue, project_counts
+from .selectors import project_counts
 
 VALUE_LABELS = {-2: "A ≫", -1: "A", 0: "tie", 1: "B", 2: "B ≫"}
 HUMANS_COLOR = "#3e4c59"
@@ -42,15 +42,15 @@ def source(project: Project):
 def summary_panel(project: Project) -> dict:
     """Counts per tier and status, always fresh; the agreement figure and the queue
     sizes, which only judgments and decisions change, from the cache."""
-    figures = cached(
-        project,
-        "summary-figures",
-        lambda: {
-            "awaiting_adjudication": adjudication_queue(project).count(),
+    def build() -> dict:
+        counts = source(project)
+        return {
+            "awaiting_adjudication": counts.awaiting_adjudication(),
             "strata_active": AutoAcceptStratum.objects.filter(project=project, active=True).count(),
-            "human_human": agreement.human_human(project, intervals=False, source=source(project)),
-        },
-    )
+            "human_human": agreement.human_human(project, intervals=False, source=counts),
+        }
+
+    figures = cached(project, "summary-figures", build)
     return {
         "counts": project_counts(project),
         **figures,

@@ -229,7 +229,7 @@ def _refresh_chunk(ids: list[int]) -> int:
         strata[(project_id, category)].add(judge_id)
 
     to_update: list[tuple] = []
-    gold_changed: list[int] = []
+    counted_changed: list[int] = []
     for pair in pairs:
         adjudication = adjudications.get(pair.id)
         state = pair_state(
@@ -256,14 +256,14 @@ def _refresh_chunk(ids: list[int]) -> int:
                 pair.status, state.tier, n_human=state.n_human_judgments, overlap=pair.project.overlap
             ),
         }
-        if pair.gold_verdict != new["gold_verdict"]:
-            gold_changed.append(pair.id)
+        if any(getattr(pair, key) != new[key] for key in ("gold_verdict", "consensus_verdict", "n_human_judgments")):
+            counted_changed.append(pair.id)
         if any(getattr(pair, key) != value for key, value in new.items()):
             for key, value in new.items():
                 setattr(pair, key, value)
             to_update.append((pair.id, *(new[key] for key in REFRESH_FIELDS)))
     update_rows(Pair, REFRESH_FIELDS, to_update)
-    agreement_counts.mark_gold_changed(gold_changed)  # gold answers count in agreement figures
+    agreement_counts.mark_changed(counted_changed)  # the agreement counts read these fields
     return len(to_update)
 
 
@@ -393,7 +393,7 @@ def judgment_record_human(
     if lease_held:
         Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
     pairs_refresh(pair_ids=[pair.pk])
-    agreement_counts.catch_up(pair_ids=[pair.pk])
+    agreement_counts.catch_up(pair_ids=[pair.pk], changed=True)
     return judgment
 
 
@@ -549,7 +549,7 @@ def judgment_withdraw_human(*, judgment: Judgment, lease_restored: bool = False)
     if lease_restored:
         pair_lease_take(pair_id=judgment.pair_id)
     pairs_refresh(pair_ids=[judgment.pair_id])
-    agreement_counts.catch_up(pair_ids=[judgment.pair_id])
+    agreement_counts.catch_up(pair_ids=[judgment.pair_id], changed=True)
 
 # --- issue 4: generation writes (prompts, responses, pairs, construction intents) ---
 # Called by generation jobs. Each is idempotent on the model's unique key, so a
@@ -704,7 +704,7 @@ def judgment_record_construction(
     )
     if created:
         judgment.llm_calls.add(*llm_calls)
-        agreement_counts.catch_up(pair_ids=[pair.pk])
+        agreement_counts.catch_up(pair_ids=[pair.pk], changed=True)
     return judgment, created
 
 
@@ -743,7 +743,7 @@ def judgment_record_ai(
     )
     if created:
         judgment.llm_calls.add(*llm_calls)
-        agreement_counts.catch_up(pair_ids=[pair.pk])
+        agreement_counts.catch_up(pair_ids=[pair.pk], changed=True)
     return judgment, created
 
 

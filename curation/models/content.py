@@ -146,6 +146,9 @@ class Pair(models.Model):
     agreement_stale = models.BooleanField(default=True, db_default=True)
     agreement_counted = models.BooleanField(default=False, db_default=False)
     agreement_gold = models.SmallIntegerField(null=True, blank=True)
+    # Where the counts hold the pair in the adjudication queue: null (not queued), 0
+    # (humans vs AI) or the number of human judgments (humans disagree).
+    agreement_queue = models.SmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -184,7 +184,7 @@ class Judgment(models.Model):
             models.Index(fields=["annotator", "created_at"], name="judgment_annotator_time"),
             models.Index(fields=["project", "created_at"], name="judgment_project_time"),
             models.Index(
-                fields=["project", "pair"], name="judgment_not_aggregated", condition=models.Q(aggregated=False)
+                fields=["project", "id"], name="judgment_not_aggregated", condition=models.Q(aggregated=False)
             ),
         ]
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from curation import agreement, agreement_counts, dashboard, judge_stats, services
 from curation.models import AgreementCount, JudgeConfig, Judgment, Pair
+from curation.selectors import adjudication_queue
 from tests.factories import (
     AIJudgmentFactory,
     AnnotatorFactory,
@@ -33,6 +34,7 @@ CATEGORIES = ["facts", "code", "math", ""]
 def assert_same(project) -> None:
     expected = agreement.from_sql(project, breakdowns=True)
     assert agreement.report(project, breakdowns=True) == expected
+    assert agreement.counts(project).awaiting_adjudication() == adjudication_queue(project).count()
     assert (
         judge_stats.judge_stats(project) == judge_stats.judge_stats(project, source=judge_stats.SQL)
     )
@@ -194,6 +196,13 @@ def test_a_rebuild_gives_the_same_counts():
         )
     )
     assert rebuilt == kept
+    assert_same(world.project)
+    # After a rebuild the judgments are counted through the project's watermark, not
+    # their flags: withdrawals, new judgments and decisions on them still add up.
+    world.project.refresh_from_db()
+    assert world.project.agreement_judgments_through == Judgment.objects.latest("id").id
+    for _ in range(60):
+        world.step()
     assert_same(world.project)
 
 
