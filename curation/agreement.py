@@ -394,14 +394,12 @@ def unit_figures(profiles: np.ndarray, multiplicities: np.ndarray, scales: list[
         figures["intervals"] = {
             **{
                 f"krippendorff_alpha_{level}": _interval(
-                    metrics.bootstrap_interval(
-                        per_type, multiplicities, lambda o, level=level: metrics.krippendorff_alpha(o, level=level)
-                    )
+                    metrics.bootstrap_interval(per_type, multiplicities, metrics.krippendorff_statistic(level))
                 )
                 for level in metrics.LEVELS
             },
             "percent_agreement": _interval(
-                metrics.bootstrap_interval(three_types, multiplicities, lambda s: s[0] / s[1] if s[1] else None)
+                metrics.bootstrap_interval(three_types, multiplicities, metrics.pooled_share)
             ),
         }
         if fleiss is not None:

@@ -147,6 +147,8 @@ def contribution(pair: PairInfo, judgments: list[Row], gold: int | None, out: di
             cell[1] += total
 
     add(("pairs", 0, 0, "", "", 0, 0))
+    for j in judgments:  # every row, for the project's judgment counts
+        add(("rows", 0, 0, "human" if j.is_human else "ai", "", 0, 0))
     side = -1 if pair.n_a > pair.n_b else 1 if pair.n_a < pair.n_b else 0
     gold_decisive = gold is not None and gold != 0
     humans = [j for j in judgments if j.is_human and not j.is_revision and j.verdict is not None]
@@ -497,6 +499,13 @@ class CountSource:
 
     def n_pairs(self) -> int:
         return sum(row[6] for row in self.rows("pairs"))
+
+    def judgment_rows(self) -> dict[bool, int]:
+        """Judgments of the project by ``is_human`` (every row: revisions, unparsed)."""
+        found = {True: 0, False: 0}
+        for _, _, kind, _, _, _, n, _ in self.rows("rows"):
+            found[kind == "human"] += n
+        return found
 
     def awaiting_adjudication(self) -> int:
         """``selectors.adjudication_queue(project).count()``, from the counts."""

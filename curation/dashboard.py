@@ -51,8 +51,10 @@ def summary_panel(project: Project) -> dict:
         }
 
     figures = cached(project, "summary-figures", build)
+    counts = source(project)
+    kinds = counts.judgment_rows() if hasattr(counts, "judgment_rows") else None
     return {
-        "counts": project_counts(project),
+        "counts": project_counts(project, judgment_kinds=kinds),
         **figures,
         "links": {
             "routed": pairs_url(project, status="routed"),
