@@ -70,8 +70,9 @@ def test_panel_query_count_is_fixed(client, member, project, build, panel, djang
         build(humans=[verdict, 1, -1], ai={"j": verdict, "k": -verdict}, category=f"c{verdict}")
     assert count() == small
     # with the three lookups of the cache key, a savepoint, and catching up the pairs
-    # built since the last read (stale check, pairs, judgments, upsert, two marks)
-    assert small <= 22
+    # built since the last read (stale check, pairs, judgments, upsert, two marks);
+    # 2 more on PostgreSQL (SET LOCAL of the aggregate session)
+    assert small <= (24 if connection.vendor == "postgresql" else 22), small
 
 
 def test_empty_project_renders_every_panel(client, member, project):
