@@ -20,10 +20,24 @@ from contextlib import contextmanager
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Cast, Least, Sign, TruncWeek
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Floor, Least, Sign, TruncWeek
 
-from . import metrics
+from . import agreement_counts, metrics
 from .models import Annotator, JudgeConfig, Judgment, Pair, Project
 
 N_VALUES = len(metrics.VALUES)
@@ -202,18 +216,12 @@ def human_unit_types(project: Project, *, by: str | None = None) -> dict:
     key = GROUP_KEYS[by]() if by else None
     inner = human_pair_counts(project, key=key).filter(m__gte=2)
     rows = _regroup(inner, (["key"] if by else []) + ["three"] + VALUE_COLUMNS)
-    grouped: dict = defaultdict(lambda: ([], [], []))
+    grouped: dict = defaultdict(list)
     for row in rows:
         group = _group_key(by, row[0]) if by else None
         three, *profile, n = row[1:] if by else row
-        profiles, multiplicities, scales = grouped[group]
-        profiles.append(metrics.three_way(profile) if three else np.asarray(profile, dtype=float))
-        multiplicities.append(n)
-        scales.append(3 if three else 5)
-    return {
-        group: (np.array(profiles), np.array(multiplicities, dtype=float), scales)
-        for group, (profiles, multiplicities, scales) in grouped.items()
-    }
+        grouped[group].append((bool(three), [int(c) for c in profile], n))
+    return {group: agreement_counts.unit_types(units) for group, units in grouped.items()}
 
 
 def _ai_join(inner: QuerySet, select: str) -> tuple[str, list]:
@@ -386,14 +394,12 @@ def unit_figures(profiles: np.ndarray, multiplicities: np.ndarray, scales: list[
         figures["intervals"] = {
             **{
                 f"krippendorff_alpha_{level}": _interval(
-                    metrics.bootstrap_interval(
-                        per_type, multiplicities, lambda o, level=level: metrics.krippendorff_alpha(o, level=level)
-                    )
+                    metrics.bootstrap_interval(per_type, multiplicities, metrics.krippendorff_statistic(level))
                 )
                 for level in metrics.LEVELS
             },
             "percent_agreement": _interval(
-                metrics.bootstrap_interval(three_types, multiplicities, lambda s: s[0] / s[1] if s[1] else None)
+                metrics.bootstrap_interval(three_types, multiplicities, metrics.pooled_share)
             ),
         }
         if fleiss is not None:
@@ -405,12 +411,168 @@ def unit_figures(profiles: np.ndarray, multiplicities: np.ndarray, scales: list[
             )
     return figures
 
+# --- SQL reference source ----------------------------------------------------------------------
+
+
+def ece_bins(records: QuerySet[Judgment]) -> list[dict]:
+    """Per judge and confidence bin (10 equal-width bins) of parsed judgments on gold
+    pairs: n, correct and the sum of confidences (one GROUP BY)."""
+    return list(
+        records.filter(gold_pair(), parse_ok=True, verdict__isnull=False, confidence__isnull=False)
+        .annotate(bin=Least(Cast(Floor(F("confidence") * 10), IntegerField()), Value(9)))
+        .values("judge_config_id", "bin")
+        .annotate(n=Count("id"), correct=Count("id", filter=agrees_with_gold()), confidence=Sum("confidence"))
+        .order_by("judge_config_id", "bin")
+    )
+
+
+def ece(bins: list[dict]) -> dict[int, float]:
+    """Expected calibration error per judge: Σ_b |correct_b − Σ confidence_b| / N."""
+    totals: dict = defaultdict(lambda: [0.0, 0.0])
+    for row in bins:
+        total = totals[row["judge_config_id"]]
+        total[0] += abs(row["correct"] - row["confidence"])  # n_b·|acc_b − conf_b|
+        total[1] += row["n"]
+    return {judge_id: round(gap / n, 4) for judge_id, (gap, n) in totals.items() if n}
+
+
+class SqlSource:
+    """The report's matrices and counts aggregated from the judgments on each call: the
+    reference the counts are checked against (``from_sql``, ``agreement_aggregates
+    --check``), about 30 s at 1M pairs / 3M judgments."""
+
+    def __init__(self, project: Project):
+        self.project = project
+
+    def judge_names(self) -> dict[int, dict]:
+        if not hasattr(self, "_judge_names"):
+            self._judge_names = judge_names(self.project)
+        return self._judge_names
+
+    def n_pairs(self) -> int:
+        return Pair.objects.filter(project=self.project).count()
+
+    def awaiting_adjudication(self) -> int:
+        from .selectors import adjudication_queue
+
+        return adjudication_queue(self.project).count()
+
+    def human_unit_types(self, by: str | None = None) -> dict:
+        return human_unit_types(self.project, by=by)
+
+    def human_ai_confusions(self, by: str | None = None) -> dict:
+        return human_ai_confusions(self.project, by=by)
+
+    def aspect_confusions(self) -> dict:
+        return aspect_confusions(self.project)
+
+    def annotator_confusions(self) -> dict:
+        return annotator_confusions(self.project)
+
+    def ai_judge_stats(self, *, lengths: bool = True) -> dict[int, dict]:
+        return sql_judge_stats(self.project, lengths=lengths)
+
+    def ai_gold_stats(self) -> dict[int, dict]:
+        gold, correct = gold_pair(), agrees_with_gold()
+        rows = (
+            ai_records(self.project)
+            .filter(gold)
+            .values("judge_config_id")
+            .annotate(
+                n=Count("id", filter=Q(parse_ok=True, verdict__isnull=False)),
+                correct=Count("id", filter=correct),
+                ties=Count("id", filter=Q(verdict=0)),
+                parse_failures=Count("id", filter=Q(parse_ok=False)),
+            )
+            .order_by()
+        )
+        return {row.pop("judge_config_id"): row for row in rows}
+
+    def ai_ece_bins(self) -> list[dict]:
+        return ece_bins(ai_records(self.project))
+
+    def human_stats(self) -> dict:
+        decisive = Q(verdict__lt=0) | Q(verdict__gt=0)
+        left = (Q(shown_order="ab") & Q(verdict__lt=0)) | (Q(shown_order="ba") & Q(verdict__gt=0))
+        unequal = ~Q(pair__response_a__n_chars=F("pair__response_b__n_chars"))
+        return human_records(self.project).aggregate(
+            n=Count("id"),
+            n_decisive_shown=Count("id", filter=decisive & Q(shown_order__in=["ab", "ba"])),
+            n_left=Count("id", filter=decisive & left),
+            n_decisive_unequal=Count("id", filter=decisive & unequal),
+            n_longer_wins=Count("id", filter=decisive & unequal & chose_longer()),
+        )
+
+    def annotator_counts(self) -> dict[int, dict]:
+        gold = gold_pair()
+        rows = (
+            human_records(self.project)
+            .values("annotator_id")
+            .annotate(
+                n=Count("id"),
+                n_gold=Count("id", filter=gold),
+                n_gold_correct=Count("id", filter=gold & agrees_with_gold()),
+                time_ms=Sum("time_spent_ms"),
+                n_timed=Count("time_spent_ms"),
+            )
+            .order_by()
+        )
+        return {row.pop("annotator_id"): row for row in rows}
+
+
+class CountsSource(agreement_counts.CountSource):
+    """The counts kept by ``agreement_counts``, shaped as ``SqlSource`` returns them."""
+
+    def ai_judge_stats(self, *, lengths: bool = True) -> dict[int, dict]:
+        return {
+            judge: {
+                "n_judgments": stats["n_judgments"],
+                "n_unparsed": stats["n_unparsed"],
+                "n_ties": stats["n_ties"],
+                "n_consistency_known": stats["n_position_known"],
+                "n_consistent": stats["n_consistent"],
+                "n_length_rule": stats["n_length_rule_any"],
+                "n_decisive_unequal": stats["n_decisive_unequal"],
+                "n_longer_wins": stats["n_longer_wins"],
+            }
+            for judge, stats in self.judge_counts("all").items()
+            if judge in self.ai_judges()
+        }
+
+    def ai_gold_stats(self) -> dict[int, dict]:
+        return {
+            judge: {
+                "n": stats["n_parsed"],
+                "correct": stats["n_correct"],
+                "ties": stats["n_ties"],
+                "parse_failures": stats["n_unparsed"],
+            }
+            for judge, stats in self.judge_counts("gold").items()
+            if judge in self.ai_judges()
+        }
+
+    def ai_ece_bins(self) -> list[dict]:
+        return [row for row in self.calibration_bins() if row["judge_config_id"] in self.ai_judges()]
+
+    def judge_names(self) -> dict[int, dict]:
+        if not hasattr(self, "_judge_names"):
+            self._judge_names = judge_names(self.project)
+        return self._judge_names
+
+    def ai_judges(self) -> set[int]:
+        return set(self.judge_names())
+
+
+def counts(project: Project) -> CountsSource:
+    """The counts, caught up first (in the caller's transaction)."""
+    return CountsSource(project)
+
 
 # --- report sections ---------------------------------------------------------------------------
 
 
-def human_human(project: Project, *, intervals: bool = True) -> dict:
-    units = human_unit_types(project).get(None)
+def human_human(project: Project, *, intervals: bool = True, source=None) -> dict:
+    units = (source or counts(project)).human_unit_types().get(None)
     if units is None:
         return unit_figures(np.zeros((0, N_VALUES)), np.zeros(0), [], intervals=intervals)
     return unit_figures(*units, intervals=intervals)
@@ -425,7 +587,7 @@ def judge_names(project: Project) -> dict[int, dict]:
     }
 
 
-def judge_stats(project: Project, *, lengths: bool = True) -> dict[int, dict]:
+def sql_judge_stats(project: Project, *, lengths: bool = True) -> dict[int, dict]:
     """Per AI judge: counts, unparsed, ties, position consistency, length rule and
     (with ``lengths``) longer-wins over all its judgments (one GROUP BY)."""
     decisive_unequal = Q(verdict__isnull=False) & ~Q(verdict=0) & ~Q(
@@ -456,19 +618,9 @@ def _share(part: float, whole: float) -> float | None:
     return round(float(part) / float(whole), 4) if whole else None
 
 
-def human_stats(project: Project) -> dict:
+def human_stats(project: Project, *, source=None) -> dict:
     """Humans: left-side share of decisive verdicts and longer-wins rate."""
-    decisive = Q(verdict__lt=0) | Q(verdict__gt=0)
-    left = (Q(shown_order="ab") & Q(verdict__lt=0)) | (Q(shown_order="ba") & Q(verdict__gt=0))
-    unequal = ~Q(pair__response_a__n_chars=F("pair__response_b__n_chars"))
-    longer_wins = chose_longer()
-    row = human_records(project).aggregate(
-        n=Count("id"),
-        n_decisive_shown=Count("id", filter=decisive & Q(shown_order__in=["ab", "ba"])),
-        n_left=Count("id", filter=decisive & left),
-        n_decisive_unequal=Count("id", filter=decisive & unequal),
-        n_longer_wins=Count("id", filter=decisive & unequal & longer_wins),
-    )
+    row = dict((source or counts(project)).human_stats())
     row["left_share"] = _share(row["n_left"], row["n_decisive_shown"])
     row["longer_wins"] = _share(row["n_longer_wins"], row["n_decisive_unequal"])
     return row
@@ -487,14 +639,14 @@ def _longer_wins_on_items(lengths: np.ndarray) -> dict:
     return result
 
 
-def human_ai(project: Project, *, intervals: bool = True, lengths: bool = True) -> list[dict]:
+def human_ai(project: Project, *, intervals: bool = True, lengths: bool = True, source=None) -> list[dict]:
     """One entry per AI judge: figures against first human records, with the
     confusion matrix, position consistency and the unparsed count; with ``lengths``
-    also length bias (over all its verdicts, and against humans on the same items),
-    which costs joins with the responses."""
-    names = judge_names(project)
-    confusions = human_ai_confusions(project, by="longer" if lengths else None)
-    stats = judge_stats(project, lengths=lengths)
+    also length bias (over all its verdicts, and against humans on the same items)."""
+    source = source or counts(project)
+    names = source.judge_names()
+    confusions = source.human_ai_confusions(by="longer" if lengths else None)
+    stats = source.ai_judge_stats(lengths=lengths)
     entries = []
     for judge_id, info in sorted(names.items(), key=lambda item: item[1]["name"]):
         stat = stats.get(judge_id)
@@ -537,79 +689,53 @@ def human_ai(project: Project, *, intervals: bool = True, lengths: bool = True) 
     return entries
 
 
-def judges_against_gold(project: Project) -> dict[int, dict]:
+def judges_against_gold(project: Project, *, source=None) -> dict[int, dict]:
     """Accuracy of each AI judge on gold pairs with a non-tie label (AI tie = wrong),
     tie rate, parse failures and expected calibration error over 10 bins."""
-    gold, correct = gold_pair(), agrees_with_gold()
-    rows = (
-        ai_records(project)
-        .filter(gold)
-        .values("judge_config_id")
-        .annotate(
-            n=Count("id", filter=Q(parse_ok=True, verdict__isnull=False)),
-            correct=Count("id", filter=correct),
-            ties=Count("id", filter=Q(verdict=0)),
-            parse_failures=Count("id", filter=Q(parse_ok=False)),
-        )
-        .order_by()
-    )
+    source = source or counts(project)
     result = {
-        row["judge_config_id"]: {
+        judge_id: {
             "n": row["n"],
             "accuracy": _share(row["correct"], row["n"]),
             "tie_rate": _share(row["ties"], row["n"]),
             "parse_failures": row["parse_failures"],
             "ece": None,
         }
-        for row in rows
+        for judge_id, row in source.ai_gold_stats().items()
     }
-    bins = (
-        ai_records(project)
-        .filter(gold, parse_ok=True, verdict__isnull=False, confidence__isnull=False)
-        .annotate(bin=Least(Cast(F("confidence") * 10, IntegerField()), Value(9)))
-        .values("judge_config_id", "bin")
-        .annotate(n=Count("id"), correct=Count("id", filter=correct), confidence=Sum("confidence"))
-        .order_by()
-    )
-    totals: dict = defaultdict(lambda: [0.0, 0.0])
-    for row in bins:
-        total = totals[row["judge_config_id"]]
-        total[0] += abs(row["correct"] - row["confidence"])  # n_b·|acc_b − conf_b|
-        total[1] += row["n"]
-    for judge_id, (gap, n) in totals.items():
-        if judge_id in result and n:
-            result[judge_id]["ece"] = round(gap / n, 4)
+    for judge_id, value in ece(source.ai_ece_bins()).items():
+        if judge_id in result:
+            result[judge_id]["ece"] = value
     return result
 
 
-def annotators(project: Project) -> list[dict]:
-    """Each annotator: throughput, accuracy on gold pairs, agreement with the rest."""
-    gold = gold_pair()
-    correct = gold & agrees_with_gold()
-    rows = (
-        human_records(project)
-        .values("annotator_id")
-        .annotate(
-            n=Count("id"),
-            n_gold=Count("id", filter=gold),
-            n_gold_correct=Count("id", filter=correct),
-            last=Max("created_at"),
-            time_ms=Sum("time_spent_ms"),
-            n_timed=Count("time_spent_ms"),
-        )
-        .order_by()
+def last_judgments(project: Project, annotator_ids: Iterable[int]) -> dict[int, object]:
+    """Each annotator's newest first human record in the project: one query, one
+    backward walk of the (annotator, created_at) index per annotator."""
+    newest = human_records(project).filter(annotator_id=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
+    return dict(
+        Annotator.objects.filter(id__in=list(annotator_ids))
+        .annotate(last=Subquery(newest))
+        .values_list("id", "last")
     )
-    names = dict(Annotator.objects.filter(id__in=[row["annotator_id"] for row in rows]).values_list("id", "name"))
-    rest = annotator_confusions(project)
+
+
+def annotators(project: Project, *, source=None) -> list[dict]:
+    """Each annotator: throughput, accuracy on gold pairs, agreement with the rest."""
+    source = source or counts(project)
+    rows = source.annotator_counts()
+    names = dict(Annotator.objects.filter(id__in=list(rows)).values_list("id", "name"))
+    last = last_judgments(project, rows)
+    rest = source.annotator_confusions()
     entries = []
-    for row in rows:
-        matrix = rest.get(row["annotator_id"], np.zeros((N_VALUES, N_VALUES)))
+    for annotator_id, row in rows.items():
+        matrix = rest.get(annotator_id, np.zeros((N_VALUES, N_VALUES)))
         entries.append(
             {
-                "annotator": names.get(row["annotator_id"], "?"),
-                "annotator_id": row["annotator_id"],
+                "annotator": names.get(annotator_id, "?"),
+                "annotator_id": annotator_id,
                 "n": row["n"],
-                "last_judgment": row["last"].isoformat() if row["last"] else None,
+                "last_judgment": last[annotator_id].isoformat() if last.get(annotator_id) else None,
                 "mean_seconds": round(row["time_ms"] / row["n_timed"] / 1000, 1) if row["n_timed"] else None,
                 "n_gold": row["n_gold"],
                 "gold_accuracy": _share(row["n_gold_correct"], row["n_gold"]),
@@ -620,7 +746,7 @@ def annotators(project: Project) -> list[dict]:
                 },
             }
         )
-    return sorted(entries, key=lambda entry: entry["annotator"])
+    return sorted(entries, key=lambda entry: (entry["annotator"], entry["annotator_id"]))
 
 
 def annotator_gold_answers(
@@ -640,14 +766,16 @@ def annotator_gold_answers(
     return {(row["project_id"], row["annotator_id"]): (row["n"], row["correct"]) for row in rows}
 
 
-def over_time(project: Project) -> dict:
+def over_time(project: Project, *, source=None) -> dict:
     """Weekly 3-way percent agreement: human–human, and each judge against humans."""
+    source = source or counts(project)
     series: dict[str, list] = {"human_human": []}
-    for week, (profiles, multiplicities, _) in sorted(human_unit_types(project, by="week").items()):
+    for week, (profiles, multiplicities, _) in sorted(source.human_unit_types(by="week").items()):
         value, _ = _pooled_agreement(profiles, multiplicities)
         series["human_human"].append({"week": week, "value": _round(value), "n": int(multiplicities.sum())})
-    names = judge_names(project)
-    for (judge_id, week), cell in sorted(human_ai_confusions(project, by="week").items(), key=lambda item: item[0][1]):
+    names = source.judge_names()
+    confusions = source.human_ai_confusions(by="week")
+    for (judge_id, week), cell in sorted(confusions.items(), key=lambda item: (item[0][1], item[0][0])):
         if judge_id not in names:
             continue
         matrix = cell["matrix"]
@@ -663,12 +791,13 @@ def over_time(project: Project) -> dict:
     return series
 
 
-def by_category(project: Project) -> list[dict]:
+def by_category(project: Project, *, source=None) -> list[dict]:
     """Human–AI agreement per judge and prompt category, with human–human beside it."""
-    names = judge_names(project)
-    humans = human_unit_types(project, by="category")
+    source = source or counts(project)
+    names = source.judge_names()
+    humans = source.human_unit_types(by="category")
     rows: dict[str, dict] = {}
-    for (judge_id, category), cell in human_ai_confusions(project, by="category").items():
+    for (judge_id, category), cell in sorted(source.human_ai_confusions(by="category").items()):
         if judge_id not in names:
             continue
         row = rows.setdefault(category, {"category": category, "judges": {}, "human_human": None})
@@ -731,38 +860,47 @@ def by_template(entries: list[dict]) -> list[dict]:
     ]
 
 
-def by_aspect(project: Project) -> list[dict]:
-    names = judge_names(project)
+def by_aspect(project: Project, *, source=None) -> list[dict]:
+    source = source or counts(project)
+    names = source.judge_names()
     return [
         {"aspect": aspect, "judge": names[judge_id]["name"], "judge_id": judge_id, **confusion_figures(matrix, intervals=False)}
-        for (aspect, judge_id), matrix in sorted(aspect_confusions(project).items())
+        for (aspect, judge_id), matrix in sorted(source.aspect_confusions().items())
         if judge_id in names
     ]
 
 
 def report(project: Project, *, intervals: bool = True, breakdowns: bool = False) -> dict:
-    """The agreement report of ``manage.py agreement_report`` (see docs/curation.md)."""
+    """The agreement report of ``manage.py agreement_report`` (see docs/curation.md),
+    from the maintained counts (stale pairs caught up first)."""
     with aggregate_session():
-        return _report(project, intervals=intervals, breakdowns=breakdowns)
+        return build_report(project, counts(project), intervals=intervals, breakdowns=breakdowns)
 
 
-def _report(project: Project, *, intervals: bool, breakdowns: bool) -> dict:
-    judges = human_ai(project, intervals=intervals)
-    gold = judges_against_gold(project)
+def from_sql(project: Project, *, intervals: bool = True, breakdowns: bool = False) -> dict:
+    """The same report aggregated from the judgments by SQL: the reference."""
+    with aggregate_session():
+        return build_report(project, SqlSource(project), intervals=intervals, breakdowns=breakdowns)
+
+
+def build_report(project: Project, source, *, intervals: bool, breakdowns: bool) -> dict:
+    judges = human_ai(project, intervals=intervals, source=source)
+    gold = judges_against_gold(project, source=source)
     for entry in judges:
         entry["against_gold"] = gold.get(entry["judge_id"])
+    humans = human_stats(project, source=source)
     result = {
         "project": project.slug,
-        "n_pairs": Pair.objects.filter(project=project).count(),
-        "n_human_judgments": human_records(project).count(),
-        "human_human": human_human(project, intervals=intervals),
+        "n_pairs": source.n_pairs(),
+        "n_human_judgments": humans["n"],
+        "human_human": human_human(project, intervals=intervals, source=source),
         "human_ai": judges,
-        "annotators": annotators(project),
-        "humans": human_stats(project),
+        "annotators": annotators(project, source=source),
+        "humans": humans,
     }
     if breakdowns:
-        result["by_category"] = by_category(project)
+        result["by_category"] = by_category(project, source=source)
         result["by_template"] = by_template(judges)
-        result["by_aspect"] = by_aspect(project)
-        result["over_time"] = over_time(project)
+        result["by_aspect"] = by_aspect(project, source=source)
+        result["over_time"] = over_time(project, source=source)
     return result

@@ -1,6 +1,8 @@
 """The reviewer dashboard's panels: each a function returning its template context.
 
-Every panel runs a fixed number of aggregate queries whatever the amount of data
+The agreement panels read the counts kept by ``curation.agreement_counts`` (one read
+of a few hundred rows per figure, after catching up pairs changed by bulk writes), so
+every panel runs a fixed number of small queries whatever the amount of data
 (``tests/curation/test_dashboard.py`` counts them). Every figure carries the link to
 the pair list filtered to the pairs behind it. The agreement panels are cached until
 the project's judgments, decisions or strata change (``panel_context``).
@@ -15,7 +17,7 @@ from django.urls import reverse
 
 from . import agreement, charts
 from .models import Adjudication, AutoAcceptStratum, Judgment, Pair, Project
-from .selectors import adjudication_queue, project_counts
+from .selectors import project_counts
 
 VALUE_LABELS = {-2: "A ≫", -1: "A", 0: "tie", 1: "B", 2: "B ≫"}
 HUMANS_COLOR = "#3e4c59"
@@ -31,20 +33,28 @@ def pairs_url(project: Project, **filters) -> str:
     return reverse("curation:pair_list", args=[project.slug]) + (f"?{query}" if query else "")
 
 
+def source(project: Project):
+    """Where the agreement panels read their matrices: the maintained counts (the
+    benchmark swaps in ``agreement.SqlSource`` to time the SQL reference)."""
+    return agreement.counts(project)
+
+
 def summary_panel(project: Project) -> dict:
     """Counts per tier and status, always fresh; the agreement figure and the queue
     sizes, which only judgments and decisions change, from the cache."""
-    figures = cached(
-        project,
-        "summary-figures",
-        lambda: {
-            "awaiting_adjudication": adjudication_queue(project).count(),
+    def build() -> dict:
+        counts = source(project)
+        return {
+            "awaiting_adjudication": counts.awaiting_adjudication(),
             "strata_active": AutoAcceptStratum.objects.filter(project=project, active=True).count(),
-            "human_human": agreement.human_human(project, intervals=False),
-        },
-    )
+            "human_human": agreement.human_human(project, intervals=False, source=counts),
+        }
+
+    figures = cached(project, "summary-figures", build)
+    counts = source(project)
+    kinds = counts.judgment_rows() if hasattr(counts, "judgment_rows") else None
     return {
-        "counts": project_counts(project),
+        "counts": project_counts(project, judgment_kinds=kinds),
         **figures,
         "links": {
             "routed": pairs_url(project, status="routed"),
@@ -81,9 +91,10 @@ def _confusion_table(project: Project, entry: dict) -> dict:
 
 
 def agreement_panel(project: Project) -> dict:
-    human_human = agreement.human_human(project)
-    judges = agreement.human_ai(project, lengths=False)  # length bias is the bias panel's
-    gold = agreement.judges_against_gold(project)
+    counts = source(project)
+    human_human = agreement.human_human(project, source=counts)
+    judges = agreement.human_ai(project, lengths=False, source=counts)  # length bias is the bias panel's
+    gold = agreement.judges_against_gold(project, source=counts)
     for entry in judges:
         entry["against_gold"] = gold.get(entry["judge_id"])
         entry["table"] = _confusion_table(project, entry) if entry["n"] else None
@@ -96,7 +107,7 @@ def agreement_panel(project: Project) -> dict:
         "human_human": human_human,
         "judges": judges,
         "templates": agreement.by_template(judges),
-        "aspects": agreement.by_aspect(project),
+        "aspects": agreement.by_aspect(project, source=counts),
         "links": {
             "human_human": pairs_url(project, queue="disagree"),
             "humans_vs_ai": pairs_url(project, queue="conflict"),
@@ -106,7 +117,7 @@ def agreement_panel(project: Project) -> dict:
 
 def time_panel(project: Project) -> dict:
     """Weekly 3-way agreement: humans with each other, and each judge with humans."""
-    series = agreement.over_time(project)
+    series = agreement.over_time(project, source=source(project))
     named = {"humans with each other": series.pop("human_human")}
     judge_of = {"humans with each other": None}
     colors = {"humans with each other": HUMANS_COLOR}
@@ -122,8 +133,9 @@ def time_panel(project: Project) -> dict:
 
 
 def bias_panel(project: Project) -> dict:
-    judges = agreement.human_ai(project, intervals=False)
-    humans = agreement.human_stats(project)
+    counts = source(project)
+    judges = agreement.human_ai(project, intervals=False, source=counts)
+    humans = agreement.human_stats(project, source=counts)
     colors = judge_colors(entry["judge"] for entry in judges)
     consistency = charts.bar_chart(
         [
@@ -166,7 +178,7 @@ def bias_panel(project: Project) -> dict:
 
 
 def annotators_panel(project: Project) -> dict:
-    rows = agreement.annotators(project)
+    rows = agreement.annotators(project, source=source(project))
     for row in rows:
         row["links"] = {
             "all": pairs_url(project, annotator=row["annotator_id"]),
@@ -177,7 +189,7 @@ def annotators_panel(project: Project) -> dict:
 
 
 def categories_panel(project: Project) -> dict:
-    rows = agreement.by_category(project)
+    rows = agreement.by_category(project, source=source(project))
     judges = sorted({name for row in rows for name in row["judges"]})
     for row in rows:
         category = row["category"]

@@ -23,12 +23,9 @@ Definitions:
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from django.db.models import Count, F, Q
 
-from django.db.models import Count, F, IntegerField, Q, Sum, Value
-from django.db.models.functions import Cast, Least
-
-from . import agreement
+from . import agreement, agreement_counts
 from .models import JudgeConfig, Judgment, Project
 
 SMALL_N = agreement.SMALL_CELL  # figures over fewer judgments are shown greyed
@@ -92,28 +89,14 @@ def _figures(row: dict, prefix: str) -> dict:
 
 def _calibration(project: Project) -> dict[int, float]:
     """ECE per judge on gold pairs: Σ_b n_b·|acc_b − conf_b| / N, one GROUP BY."""
-    correct = agreement.agrees_with_gold()
-    rows = (
-        Judgment.objects.filter(agreement.gold_pair(), project=project, judge_config__isnull=False)
-        .filter(parse_ok=True, verdict__isnull=False, confidence__isnull=False)
-        .annotate(bin=Least(Cast(F("confidence") * 10, IntegerField()), Value(9)))
-        .values("judge_config_id", "bin")
-        .annotate(n=Count("id"), correct=Count("id", filter=correct), confidence=Sum("confidence"))
-        .order_by()
-    )
-    totals: dict = defaultdict(lambda: [0.0, 0])
-    for row in rows:
-        total = totals[row["judge_config_id"]]
-        total[0] += abs(row["correct"] - row["confidence"])
-        total[1] += row["n"]
-    return {judge_id: round(gap / n, 4) for judge_id, (gap, n) in totals.items() if n}
+    return agreement.ece(agreement.ece_bins(Judgment.objects.filter(project=project, judge_config__isnull=False)))
 
 
-def _with_humans(project: Project) -> dict[int, dict]:
+def _with_humans(source) -> dict[int, dict]:
     """Cohen's κ and 3-way percent agreement of each AI judge against first human
-    records, from ``agreement``'s confusion matrices (one query)."""
+    records, from ``agreement``'s confusion matrices."""
     result = {}
-    for (judge_id, _), cell in agreement.human_ai_confusions(project).items():
+    for (judge_id, _), cell in source.human_ai_confusions().items():
         figures = agreement.confusion_figures(cell["matrix"], intervals=False)
         result[judge_id] = {
             "n": figures["n"],
@@ -124,22 +107,47 @@ def _with_humans(project: Project) -> dict[int, dict]:
     return result
 
 
-def judge_stats(project: Project, *, judge: JudgeConfig | None = None) -> list[dict]:
+CONFIG_FIELDS = ("id", "name", "kind", "method", "backend", "model", "template_version", "params", "is_active")
+SQL = "sql"  # ``source`` of the reference path: every figure aggregated from the judgments
+
+
+def _rows_from_counts(configs, counts: agreement_counts.CountSource) -> list[dict]:
+    """The rows of the SQL path's GROUP BY, from the maintained counts."""
+    scopes = {"all_": counts.judge_counts("all"), "gold_": counts.judge_counts("gold")}
+    names = {"n_unparsed": "parse_failures"}
+    wanted = [name for name in agreement_counts.JUDGE_STATS if name != "n_length_rule_any"]
+    rows = []
+    for config in configs.values(*CONFIG_FIELDS).order_by("name"):
+        for prefix, stats in scopes.items():
+            found = stats.get(config["id"], {})
+            for name in wanted:
+                config[f"{prefix}{names.get(name, name)}"] = found.get(name, 0)
+        rows.append(config)
+    return rows
+
+
+def judge_stats(project: Project, *, judge: JudgeConfig | None = None, source=None) -> list[dict]:
     """One entry per JudgeConfig of the project (or only ``judge``), by name: its
     settings, figures over all its judgments (``all``), over gold pairs with a decisive
-    label (``gold``, with ``ece``) and against humans (``humans``, AI judges only)."""
+    label (``gold``, with ``ece``) and against humans (``humans``, AI judges only).
+    From the maintained counts, or aggregated by SQL with ``source=SQL``."""
     configs = JudgeConfig.objects.filter(project=project)
     if judge is not None:
         configs = configs.filter(pk=judge.pk)
-    rows = (
-        configs.values("id", "name", "kind", "method", "backend", "model", "template_version", "params", "is_active")
-        .annotate(**_counts("all_", Q()), **_counts("gold_", GOLD))
-        .order_by("name")
-    )
     with agreement.aggregate_session():
-        rows = list(rows)
-        calibration = _calibration(project)
-        humans = _with_humans(project)
+        if source == SQL:
+            rows = list(
+                configs.values(*CONFIG_FIELDS)
+                .annotate(**_counts("all_", Q()), **_counts("gold_", GOLD))
+                .order_by("name")
+            )
+            calibration = _calibration(project)
+            humans = _with_humans(agreement.SqlSource(project))
+        else:
+            counts = agreement.counts(project)
+            rows = _rows_from_counts(configs, counts)
+            calibration = agreement.ece(counts.calibration_bins())
+            humans = _with_humans(counts)
     entries = []
     for row in rows:
         judge_id = row["id"]

@@ -226,8 +226,13 @@ def bootstrap_interval(
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(total, weights / weights.sum(), size=samples)
     sums = np.tensordot(draws, contributions, axes=1)
-    replicates = [statistic(s) for s in sums]
-    finite = np.array([r for r in replicates if r is not None and np.isfinite(r)])
+    batched = BATCHED.get(statistic)
+    if batched is not None:  # all replicates at once (NaN where the statistic is undefined)
+        values = batched(sums)
+        finite = values[np.isfinite(values)]
+    else:
+        replicates = [statistic(s) for s in sums]
+        finite = np.array([r for r in replicates if r is not None and np.isfinite(r)])
     if len(finite) < samples / 2:
         return None
     tail = (1 - confidence) / 2 * 100
@@ -255,3 +260,81 @@ def symmetric_coincidence(confusion) -> np.ndarray:
     """The coincidence matrix of two-value units given as a confusion matrix: C + Cᵀ."""
     o = _matrix(confusion)
     return o + o.T
+
+
+# --- the same statistics over a stack of replicates (the bootstrap's hot loop) -----------
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid, numerator / np.where(valid, denominator, 1.0), np.nan)
+
+
+def percent_agreement_batch(confusions: np.ndarray) -> np.ndarray:
+    total = confusions.sum(axis=(1, 2))
+    return _divide(np.trace(confusions, axis1=1, axis2=2), total, total != 0)
+
+
+def cohen_kappa_batch(confusions: np.ndarray) -> np.ndarray:
+    total = confusions.sum(axis=(1, 2))
+    o = confusions / np.where(total != 0, total, 1.0)[:, None, None]
+    observed = np.trace(o, axis1=1, axis2=2)
+    expected = np.einsum("si,si->s", o.sum(axis=2), o.sum(axis=1))
+    return _divide(observed - expected, 1.0 - expected, (total != 0) & (expected < 1.0))
+
+
+def weighted_kappa_batch(confusions: np.ndarray, values: Sequence[float] = VALUES) -> np.ndarray:
+    """Quadratic weights, as ``weighted_kappa``'s default."""
+    total = confusions.sum(axis=(1, 2))
+    v = np.asarray(values, dtype=float)
+    weights = (v[:, None] - v[None, :]) ** 2
+    o = confusions / np.where(total != 0, total, 1.0)[:, None, None]
+    expected = np.einsum("si,sk,ik->s", o.sum(axis=2), o.sum(axis=1), weights)
+    return _divide(expected - (weights * o).sum(axis=(1, 2)), expected, (total != 0) & (expected != 0))
+
+
+def _krippendorff_batch(coincidences: np.ndarray, level: str, values: Sequence[float] = VALUES) -> np.ndarray:
+    marginals = coincidences.sum(axis=2)
+    n = marginals.sum(axis=1)
+    v = np.asarray(values, dtype=float)
+    k = len(v)
+    if level == "nominal":
+        delta = np.broadcast_to(1.0 - np.eye(k), (len(n), k, k))
+    elif level == "interval":
+        delta = np.broadcast_to((v[:, None] - v[None, :]) ** 2, (len(n), k, k))
+    else:  # ordinal: (Σ_{g=c..j} n_g − (n_c + n_j)/2)², per replicate
+        cumulative = np.concatenate([np.zeros((len(n), 1)), np.cumsum(marginals, axis=1)], axis=1)
+        low, high = np.minimum.outer(np.arange(k), np.arange(k)), np.maximum.outer(np.arange(k), np.arange(k))
+        between = cumulative[:, high + 1] - cumulative[:, low]
+        delta = (between - (marginals[:, :, None] + marginals[:, None, :]) / 2) ** 2
+    expected = np.einsum("sc,sk,sck->s", marginals, marginals, delta)
+    observed = (coincidences * delta).sum(axis=(1, 2))
+    return _divide(expected - (n - 1) * observed, expected, (n > 1) & (expected != 0))
+
+
+def pooled_share_batch(sums: np.ndarray) -> np.ndarray:
+    """[agreeing, pairs] sums → agreeing / pairs."""
+    return _divide(sums[:, 0], sums[:, 1], sums[:, 1] != 0)
+
+
+def pooled_share(parts) -> float | None:
+    """Agreeing rater pairs over rater pairs (the bootstrap statistic of pooled agreement)."""
+    return parts[0] / parts[1] if parts[1] else None
+
+
+def krippendorff_statistic(level: str) -> Callable[[np.ndarray], float | None]:
+    """α at ``level`` as a one-argument statistic (one object per level, so the
+    bootstrap finds its batched version)."""
+    return KRIPPENDORFF_STATISTICS[level]
+
+
+KRIPPENDORFF_STATISTICS = {
+    level: (lambda o, level=level: krippendorff_alpha(o, level=level)) for level in LEVELS
+}
+BATCHED: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {
+    percent_agreement: percent_agreement_batch,
+    cohen_kappa: cohen_kappa_batch,
+    weighted_kappa: weighted_kappa_batch,
+    pooled_share: pooled_share_batch,
+    **{KRIPPENDORFF_STATISTICS[level]: (lambda c, level=level: _krippendorff_batch(c, level)) for level in LEVELS},
+}

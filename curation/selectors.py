@@ -1,4 +1,6 @@
 """Reads of the curation domain, shared by views, the API and commands."""
+from collections import defaultdict
+
 from django.db.models import (
     BooleanField,
     Count,
@@ -12,20 +14,31 @@ from django.db.models import (
 )
 from django.db.models.functions import Sign, TruncDate, TruncWeek
 
-from .agreement import aggregate_session, agrees_with_gold, ai_records, chose_longer, human_ai_items, human_records
+from .agreement import (
+    aggregate_session,
+    agrees_with_gold,
+    ai_records,
+    chose_longer,
+    human_ai_items,
+    human_records,
+)
 from .models import Adjudication, Judgment, Pair, Project, Prompt, Rubric
 from .permissions import Role, role_at_least
 
 
-def project_counts(project: Project) -> dict:
-    """Counts for the project page: a fixed handful of aggregate queries."""
-    tiers = dict(
-        Pair.objects.filter(project=project).values_list("tier").annotate(n=Count("id")).values_list("tier", "n")
-    )
-    statuses = dict(
-        Pair.objects.filter(project=project).values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    kinds = dict(
+def project_counts(project: Project, *, judgment_kinds: dict[bool, int] | None = None) -> dict:
+    """Counts for the project page: a fixed handful of aggregate queries. Tiers and
+    statuses come from one index-only scan of (project, status, tier);
+    ``judgment_kinds`` (human → count), when the caller has them from the agreement
+    counts, spares a count of every judgment (1.6 s at 3M)."""
+    tiers: dict = defaultdict(int)
+    statuses: dict = defaultdict(int)
+    for tier, status, n in (
+        Pair.objects.filter(project=project).values_list("tier", "status").annotate(n=Count("id")).order_by()
+    ):
+        tiers[tier] += n
+        statuses[status] += n
+    kinds = judgment_kinds if judgment_kinds is not None else dict(
         Judgment.objects.filter(project=project)
         .values_list("is_human")
         .annotate(n=Count("id"))

@@ -16,7 +16,7 @@ from django.db import DatabaseError, connections, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import metrics
+from . import agreement_counts, metrics
 from .agreement import aggregate_session, annotator_gold_answers, stratum_unit_types
 from .broker import BrokerUnreachable, broker_check, broker_connection, safe_url
 from .consensus import (
@@ -229,6 +229,7 @@ def _refresh_chunk(ids: list[int]) -> int:
         strata[(project_id, category)].add(judge_id)
 
     to_update: list[tuple] = []
+    counted_changed: list[int] = []
     for pair in pairs:
         adjudication = adjudications.get(pair.id)
         state = pair_state(
@@ -255,11 +256,14 @@ def _refresh_chunk(ids: list[int]) -> int:
                 pair.status, state.tier, n_human=state.n_human_judgments, overlap=pair.project.overlap
             ),
         }
+        if any(getattr(pair, key) != new[key] for key in ("gold_verdict", "consensus_verdict", "n_human_judgments")):
+            counted_changed.append(pair.id)
         if any(getattr(pair, key) != value for key, value in new.items()):
             for key, value in new.items():
                 setattr(pair, key, value)
             to_update.append((pair.id, *(new[key] for key in REFRESH_FIELDS)))
     update_rows(Pair, REFRESH_FIELDS, to_update)
+    agreement_counts.mark_changed(counted_changed)  # the agreement counts read these fields
     return len(to_update)
 
 
@@ -394,6 +398,7 @@ def judgment_record_human(
         if lease_held:
             Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
         pairs_refresh(pair_ids=[pair.pk])
+        agreement_counts.catch_up(pair_ids=[pair.pk], changed=True)
         return judgment
 
 
@@ -543,11 +548,13 @@ def judgment_withdraw_human(*, judgment: Judgment, lease_restored: bool = False)
     count of judgments plus leases is unchanged and nobody else can take the slot."""
     if not judgment.is_human:
         raise ValueError("only human judgments are withdrawn")
+    agreement_counts.uncount(pair_ids=[judgment.pair_id])  # what it was counted with, before the delete
     Judgment.objects.filter(revises=judgment).delete()
     Judgment.objects.filter(pk=judgment.pk).delete()
     if lease_restored:
         pair_lease_take(pair_id=judgment.pair_id)
     pairs_refresh(pair_ids=[judgment.pair_id])
+    agreement_counts.catch_up(pair_ids=[judgment.pair_id], changed=True)
 
 # --- issue 4: generation writes (prompts, responses, pairs, construction intents) ---
 # Called by generation jobs. Each is idempotent on the model's unique key, so a
@@ -702,6 +709,7 @@ def judgment_record_construction(
     )
     if created:
         judgment.llm_calls.add(*llm_calls)
+        agreement_counts.catch_up(pair_ids=[pair.pk], changed=True)
     return judgment, created
 
 
@@ -740,6 +748,7 @@ def judgment_record_ai(
     )
     if created:
         judgment.llm_calls.add(*llm_calls)
+        agreement_counts.catch_up(pair_ids=[pair.pk], changed=True)
     return judgment, created
 
 
@@ -831,6 +840,7 @@ def adjudication_record(
         annotators = Judgment.objects.filter(pair=pair, is_human=True).values("annotator_id")
         affected = Judgment.objects.filter(project=project, is_human=True, annotator_id__in=annotators)
         pairs_refresh(pair_ids=affected.values_list("pair_id", flat=True).distinct())
+    agreement_counts.catch_up(pair_ids=[pair.pk])  # its gold answer counts in judge accuracy
     return adjudication
 
 

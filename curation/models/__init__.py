@@ -1,3 +1,4 @@
+from .aggregates import AgreementCount
 from .content import Pair, Prompt, Response, Rubric, Skill
 from .jobs import (
     FINISHED_STATES,
@@ -8,15 +9,23 @@ from .jobs import (
     LLMCall,
     PromptTemplate,
 )
-from .judgments import Adjudication, Annotator, AutoAcceptStratum, JudgeConfig, Judgment, Score
+from .judgments import (
+    Adjudication,
+    Annotator,
+    AutoAcceptStratum,
+    JudgeConfig,
+    Judgment,
+    Score,
+)
 from .projects import Membership, Project
 
 __all__ = [
+    "FINISHED_STATES",
     "Adjudication",
+    "AgreementCount",
     "Annotator",
     "AutoAcceptStratum",
     "ExportJob",
-    "FINISHED_STATES",
     "GenerationJob",
     "JobItem",
     "JobState",

@@ -139,6 +139,16 @@ class Pair(models.Model):
     # Denormalised counters kept by the services, so the queue never counts rows.
     n_human_judgments = models.PositiveIntegerField(default=0)
     n_active_leases = models.PositiveIntegerField(default=0)
+    # Agreement counts (``curation.agreement_counts``): whether the pair's current state
+    # may differ from what the counts hold (a new pair, a new gold answer; a database
+    # default, so rows written by raw SQL are caught up too), whether the counts hold
+    # the pair at all, and the gold answer they were counted with.
+    agreement_stale = models.BooleanField(default=True, db_default=True)
+    agreement_counted = models.BooleanField(default=False, db_default=False)
+    agreement_gold = models.SmallIntegerField(null=True, blank=True)
+    # Where the counts hold the pair in the adjudication queue: null (not queued), 0
+    # (humans vs AI) or the number of human judgments (humans disagree).
+    agreement_queue = models.SmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -176,6 +186,9 @@ class Pair(models.Model):
                 condition=models.Q(gold_verdict__isnull=False),
             ),
             models.Index(fields=["prompt"], name="pair_prompt"),
+            models.Index(
+                fields=["project", "id"], name="pair_agreement_stale", condition=models.Q(agreement_stale=True)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -139,6 +139,9 @@ class Judgment(models.Model):
     generation_job = models.ForeignKey(
         "curation.GenerationJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Counted in the project's agreement counts (``curation.agreement_counts``); a
+    # database default, so rows inserted by raw SQL (the COPY import) are caught up.
+    aggregated = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -180,6 +183,9 @@ class Judgment(models.Model):
             models.Index(fields=["judge_config", "pair"], name="judgment_judge_pair"),
             models.Index(fields=["annotator", "created_at"], name="judgment_annotator_time"),
             models.Index(fields=["project", "created_at"], name="judgment_project_time"),
+            models.Index(
+                fields=["project", "id"], name="judgment_not_aggregated", condition=models.Q(aggregated=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -100,6 +100,10 @@ class Project(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Judgments of the project with an id up to this are in the agreement counts (set by
+    # a rebuild, which then need not mark millions of rows; later ones carry
+    # ``Judgment.aggregated``).
+    agreement_judgments_through = models.BigIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"

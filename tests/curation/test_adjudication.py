@@ -84,19 +84,25 @@ def test_weighted_projects_refresh_the_annotators_other_pairs(project, build):
 
 
 def test_queue_page_permissions_and_query_count(client, member, project, build, queue_pairs, django_assert_max_num_queries):
+    from django.db import connection
+
+    limit = 24 if connection.vendor == "postgresql" else 22
     url = reverse("curation:adjudication_queue", args=[project.slug])
     client.force_login(UserFactory())
     assert client.get(url).status_code == 404
     client.force_login(member("annotator"))
     assert client.get(url).status_code == 403
     client.force_login(member("reviewer"))
-    with django_assert_max_num_queries(18):
+    # 18, and 4 more when the annotators' figures catch up pairs written since the last
+    # read (lock and load them, load their judgments, upsert counts, mark both); on
+    # PostgreSQL 2 more (SET LOCAL of the aggregate session).
+    with django_assert_max_num_queries(limit):
         page = client.get(url).content.decode()
     assert f'id="queue-{queue_pairs["disagree"].id}"' in page and f'id="queue-{queue_pairs["conflict"].id}"' in page
     assert "humans vs AI" in page and "Annotators on gold pairs" in page
     for _ in range(10):
         build(humans=[-1, 1, 1], ai={"j": -1, "k": 2})
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(limit):
         assert client.get(url).content.decode().count('class="card queue-item"') == 13  # 3 + 10
 
 

@@ -172,7 +172,8 @@ def test_report_query_count_does_not_grow_with_data(project, build):
     for verdict in (-2, -1, 0, 1, 2) * 4:
         build(humans=[verdict, -verdict, 1], ai={"j": verdict, "k": -1}, category=f"c{verdict}")
     assert count() == small
-    assert small <= 25
+    # catching up the pairs built since the last read: 6; SET LOCAL on PostgreSQL: 2
+    assert small <= (27 if connection.vendor == "postgresql" else 25), small
 
 
 @pytest.mark.shared_data

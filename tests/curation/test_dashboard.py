@@ -69,7 +69,10 @@ def test_panel_query_count_is_fixed(client, member, project, build, panel, djang
     for verdict in (-2, -1, 0, 1, 2) * 3:
         build(humans=[verdict, 1, -1], ai={"j": verdict, "k": -verdict}, category=f"c{verdict}")
     assert count() == small
-    assert small <= 21  # with the three lookups of the cache key and a savepoint
+    # with the three lookups of the cache key, a savepoint, and catching up the pairs
+    # built since the last read (stale check, pairs, judgments, upsert, two marks);
+    # 2 more on PostgreSQL (SET LOCAL of the aggregate session)
+    assert small <= (24 if connection.vendor == "postgresql" else 22), small
 
 
 def test_empty_project_renders_every_panel(client, member, project):

@@ -77,7 +77,9 @@ def test_query_count_is_fixed(client, member, project, build):
     ruleset_add(project=project, items=[{"text": f"rule {i}", "sources": judgments, "support": 3} for i in range(10)],
                 origin="autorule")
     assert count() == small
-    assert small <= 16, small
+    # 4 more than aggregating by SQL: catching up the pairs built since the last read;
+    # 2 more on PostgreSQL (SET LOCAL of the aggregate session)
+    assert small <= (22 if connection.vendor == "postgresql" else 20), small
 
 
 def test_ruleset_with_sources_and_versions(client, member, project, build):

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         "Fleiss' κ when every pair has the same number of human judgments, percent agreement), human–AI "
         "per AI judge (Cohen's κ, weighted κ, α ordinal, percent agreement, accuracy on gold), annotators "
         "against the rest and on gold pairs, position and length bias. 95% bootstrap intervals over pairs. "
-        "Matrices are built by SQL aggregation. See docs/curation.md."
+        "Figures come from the counts kept as judgments change (manage.py agreement_aggregates). See docs/curation.md."
     )
 
     def add_arguments(self, parser):
