@@ -44,7 +44,7 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("synthetic", "bench.synthetic", ["--pairs", "1000000", "--replace"],
               ["--pairs", "20000", "--project", "bench-quick", "--replace"]),
-    Benchmark("scale_report", "bench.scale_report", ["--project", "bench-1m"], ["--project", "bench-1m"]),
+    Benchmark("scale_report", "bench.scale_report", ["--project", "bench-1m"], ["--project", "bench-quick", "--repeat", "1"]),
     Benchmark("annotation_http", "bench.annotation_http", [],
               ["--pairs", "20000", "--seconds", "15", "--reference-seconds", "5"]),
     Benchmark("import_concord", "bench.import_concord", ["--pairs", "1000000"], ["--pairs", "50000"]),
@@ -90,7 +90,7 @@ def table_rows() -> list[str]:
     order = {bench.name: i for i, bench in enumerate(BENCHMARKS)}
     # A "<name>_before.json" (the figures before a change, kept as the reference) follows <name>.
     files = sorted(common.RESULTS.glob("*.json"), key=lambda p: (
-        order.get(p.stem.removesuffix("_before"), len(order)), p.stem.endswith("_before"), p.stem))
+        order.get(p.stem.removesuffix("_before").split("-")[0], len(order)), p.stem.endswith("_before"), p.stem))
     lines = ["| benchmark | what | measured | target | met | reference run (ratio) | when |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for path in files:
@@ -99,7 +99,7 @@ def table_rows() -> list[str]:
             met = {True: "yes", False: "**no**", None: "—"}[row.get("met")]
             ratio = ""
             if row.get("ratio") is not None:
-                ratio = f"{row['ratio']:.2f}× vs {row.get('reference', '')}".replace("|", "/")
+                ratio = f"{row['ratio']:.3g}× vs {row.get('reference', '')}".replace("|", "/")
             lines.append(
                 f"| `{path.stem}` | {row['what']} | {_figure(row['measured'], row['unit'])} | "
                 f"{row['target']} | {met} | {ratio} | {payload.get('when', '')[:10]} |"
