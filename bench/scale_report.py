@@ -63,7 +63,10 @@ def main() -> None:
     prepare_seconds = time.monotonic() - started
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE curation_agreementcount")
+            # The catch-up or rebuild just rewrote every pair's and judgment's markers;
+            # autovacuum (off on the benchmark machine) would re-analyze them. Without it
+            # the planner believes every pair is still stale and scans for them.
+            cursor.execute("ANALYZE curation_agreementcount, curation_pair, curation_judgment")
     n_pairs = Pair.objects.filter(project=project).count()
     n_judgments = Judgment.objects.filter(project=project).count()
 
