@@ -115,7 +115,7 @@ def write_doc() -> None:
     head, rest = text.split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)
     DOC.write_text(head + TABLE_START + "\n" + "\n".join(table_rows()) + "\n" + TABLE_END + tail)
-    print(f"table written to {DOC.relative_to(ROOT)}")
+    print(f"table written to {DOC}")
 
 
 def main() -> None:
