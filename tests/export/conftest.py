@@ -1,8 +1,6 @@
 """Export fixtures: a project built through the real importer (so tiers and labels
 come from the real consensus code), and a real Celery worker process."""
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,9 +10,6 @@ from curation.importers import dataset_import
 from curation.models import Pair
 
 from ..factories import ProjectFactory
-from ..test_commands import _subprocess_env
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -191,59 +186,14 @@ def conversation_project(export_project, tmp_path):
 
 
 @pytest.fixture
-def celery_worker_process(settings, tmp_path, transactional_db):
-    """`celery -A config worker -Q default` as a child process on the test database.
-
-    On SQLite the broker is a filesystem broker in a temporary folder (this process
-    is pointed at it too); on PostgreSQL it is CELERY_BROKER_URL from the
-    environment (your own Redis DB). Exports are written under tmp_path/exports.
-    Yields the export folder.
-    """
-    from config.celery import app
-
+def celery_worker_process(celery_worker, settings, tmp_path, transactional_db):
+    """A real worker on the ``default`` queue (tests/support/worker.py's factory), with
+    exports written under tmp_path/exports by both it and this process. Yields the
+    export folder."""
     exports = tmp_path / "exports"
     settings.CONCORD_EXPORT_DIR = exports
-    env = _subprocess_env(settings)
-    env["CONCORD_EXPORT_DIR"] = str(exports)
-    env["CONCORD_VAR_DIR"] = str(tmp_path / "var")
-
-    saved = {key: app.conf.get(key) for key in ("broker_url", "broker_transport_options")}
-    if app.conf.broker_url.startswith("filesystem://"):
-        folder = tmp_path / "var" / "broker" / "queue"
-        folder.mkdir(parents=True)
-        options = {**app.conf.broker_transport_options, "data_folder_in": str(folder), "data_folder_out": str(folder),
-                   "processed_folder": str(folder.parent / "processed"),
-                   "control_folder": str(folder.parent / "control")}
-        (folder.parent / "processed").mkdir()
-        (folder.parent / "control").mkdir()
-        app.conf.broker_transport_options = options
-        _forget_broker_pools(app)
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "--pool", "solo",
-         "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        yield exports
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
-        for key, value in saved.items():
-            app.conf[key] = value
-        _forget_broker_pools(app)
-
-
-def _forget_broker_pools(app) -> None:
-    """Make the app build its connection pools again from its (changed) settings, as
-    Celery does after a fork; kombu keys pools by transport options, so the old ones
-    stay valid for whoever uses the old settings."""
-    app._pool = None
-    app.amqp._producer_pool = None
+    celery_worker(env={"CONCORD_EXPORT_DIR": str(exports)}, queues="default")
+    return exports
 
 
 def wait_for(predicate, timeout: float = 90.0, interval: float = 0.3, what: str = "condition", log: Path | None = None):
