@@ -50,11 +50,16 @@ def test_non_member_gets_404_member_with_low_role_gets_403(client, project, memb
     assert client.post(reverse("curation:project_import", args=[project.slug])).status_code == 403
 
 
-def test_project_list_shows_only_my_projects(client, member, project):
+def test_project_list_shows_only_my_projects(client, member, project, django_assert_num_queries):
     other = ProjectFactory(name="Secret project")
+    PairFactory.create_batch(3, project=project)
+    PairFactory(project=other)
     client.force_login(member("annotator"))
-    page = client.get(reverse("curation:project_list")).content.decode()
+    with django_assert_num_queries(3):  # session, user, projects with their pair counts
+        response = client.get(reverse("curation:project_list"))
+    page = response.content.decode()
     assert project.name in page and other.name not in page
+    assert [(p.name, p.n_pairs) for p in response.context["projects"]] == [(project.name, 3)]
 
 
 def test_project_page_counts_by_tier(client, member, project, django_assert_max_num_queries):

@@ -28,6 +28,7 @@ from curation.models import (
     Prompt,
     Response,
 )
+from tests.curation.test_tallies import assert_tallies_right
 
 ROOT = Path(__file__).resolve().parents[1]
 N_PAIRS = 2000
@@ -68,6 +69,7 @@ def test_row_counts(loaded):
     assert assignments.filter(state="submitted", judgment__annotator=F("annotator"), judgment__pair=F("pair"),
                               shown_order=F("judgment__shown_order")).count() == 2 * N_PAIRS
     assert not judgments.filter(created_at__gt=timezone.now()).exists()
+    assert_tallies_right(project)  # COPY fires the row tallies' triggers too
 
 
 @postgres_only

@@ -1,4 +1,4 @@
-from .aggregates import AgreementCount
+from .aggregates import AgreementCount, RowTally
 from .content import Pair, Prompt, Response, Rubric, Skill
 from .jobs import (
     FINISHED_STATES,
@@ -38,6 +38,7 @@ __all__ = [
     "Prompt",
     "PromptTemplate",
     "Response",
+    "RowTally",
     "Rubric",
     "Score",
     "Skill",

@@ -37,3 +37,32 @@ class AgreementCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.figure} {self.judge_id}/{self.annotator_id} {self.group_key} {self.profile} {self.h},{self.a}: {self.n}"
+
+
+class RowTally(models.Model):
+    """Signed changes to how many pairs a project has per tier and status, and how many
+    prompts: database triggers on the pair and prompt tables add one row per insert,
+    delete or change of tier/status (per statement on PostgreSQL), so the counts are
+    right whatever wrote the rows (the ORM, a bulk UPDATE, COPY, raw SQL).
+
+    Append-only, so concurrent writers never wait on each other here;
+    ``curation.tallies`` sums a project's rows and folds them into one per key when
+    they grow. ``project_id`` is a plain column, not a foreign key: the triggers
+    still write while a project's pairs are being deleted with it.
+    """
+
+    class Kind(models.TextChoices):
+        PAIR = "pair", "Pair"
+        PROMPT = "prompt", "Prompt"
+
+    project_id = models.BigIntegerField()
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    tier = models.CharField(max_length=10, blank=True, default="")
+    status = models.CharField(max_length=10, blank=True, default="")
+    n = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project_id"], name="row_tally_project")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.tier} {self.status}: {self.n:+d} (project {self.project_id})"

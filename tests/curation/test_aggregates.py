@@ -15,6 +15,7 @@ from django.utils import timezone
 from curation import agreement, agreement_counts, dashboard, judge_stats, services
 from curation.models import AgreementCount, JudgeConfig, Judgment, Pair
 from curation.selectors import adjudication_queue
+from tests.curation.test_tallies import assert_tallies_right
 from tests.factories import (
     AIJudgmentFactory,
     AnnotatorFactory,
@@ -38,6 +39,7 @@ def assert_same(project) -> None:
     assert (
         judge_stats.judge_stats(project) == judge_stats.judge_stats(project, source=judge_stats.SQL)
     )
+    assert_tallies_right(project)
 
 
 class World:
