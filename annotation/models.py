@@ -48,6 +48,12 @@ class Assignment(models.Model):
                 condition=models.Q(state="leased"),
             ),
             models.Index(fields=["annotator", "state"], name="assignment_annotator_state"),
+            # The review page's undo: the annotator's last submitted assignment (a sort of
+            # 10,000 rows, 49 ms, at 1M pairs without it).
+            models.Index(
+                fields=["annotator", "project", "-submitted_at", "-id"], name="assignment_last_submitted",
+                condition=models.Q(state="submitted"),
+            ),
         ]
 
     def __str__(self) -> str:

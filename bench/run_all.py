@@ -44,7 +44,7 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("synthetic", "bench.synthetic", ["--pairs", "1000000", "--replace"],
               ["--pairs", "20000", "--project", "bench-quick", "--replace"]),
-    Benchmark("scale_report", "bench.scale_report", ["--project", "bench-1m"], ["--project", "bench-quick", "--repeat", "1"]),
+    Benchmark("scale_report", "bench.scale_report", ["--project", "bench-1m"], ["--project", "bench-quick", "--repeat", "1", "--review", "10"]),
     Benchmark("annotation_http", "bench.annotation_http", [],
               ["--pairs", "20000", "--seconds", "15", "--reference-seconds", "5"]),
     Benchmark("import_concord", "bench.import_concord", ["--pairs", "1000000"], ["--pairs", "50000"]),

@@ -20,8 +20,19 @@ from the counts, and the same from the SQL reference (``agreement.SqlSource``:
 ``judge_stats(source=SQL)``). The figure is the best of ``--repeat`` runs (the SQL
 reference runs once: about 30 s a figure at 1M); the ratio is counts / SQL. Targets
 are for PostgreSQL.
+
+Then the review page at that scale (``--review N``, 0 to skip): the annotator with the
+most judgments in the project (about 10,000 at 1M) opens the review page ("next")
+and submits a verdict N times, in this process through Django's test client (no HTTP
+server: ``bench.annotation_http`` measures that with 50 annotators), medians and p95
+against 100 ms. The reference is the same run with the two indexes that serve the
+page's counter and undo (``judgment_annotator_firsts``, ``assignment_last_submitted``)
+dropped. Both runs are rolled back (the indexes come back, no judgment stays).
 """
 import argparse
+import random
+import re
+import statistics
 import time
 
 from bench.common import report, setup_django
@@ -46,6 +57,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="recount the project's agreement counts first")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure from the counts (best kept)")
     parser.add_argument("--no-sql", action="store_true", help="skip the SQL reference (30 s a figure at 1M)")
+    parser.add_argument("--review", type=int, default=60, help="review page rounds (next + submit); 0 skips them")
     args = parser.parse_args()
     setup_django()
     from django.core.cache import cache
@@ -102,6 +114,8 @@ def main() -> None:
             row.update(reference=f"SQL {reference * 1000:,.0f} ms", ratio=seconds / reference)
         rows.append(row)
         print(f"  {what}: {seconds * 1000:.0f} ms", flush=True)
+    if args.review:
+        rows += review_rows(project, args.review)
     report(
         "scale_report",
         rows,
@@ -115,6 +129,89 @@ def main() -> None:
             "pairs_counted": n_counted,
         },
     )
+
+
+SUBMIT = re.compile(r'action="(/projects/[^/]+/annotate/\d+/submit/)"')
+RUBRIC_INPUT = re.compile(r'<input type="hidden" name="rubric" value="(\d+)">')
+REVIEW_INDEXES = ("judgment_annotator_firsts", "assignment_last_submitted")
+REVIEW_TARGET_MS = 100
+
+
+class _RollBack(Exception):
+    pass
+
+
+def review_timings(project, user, rounds: int, *, drop_indexes: bool) -> tuple[list[float], list[float]]:
+    """(next ms, submit ms) of ``rounds`` review-page rounds, in a transaction rolled back."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.test import Client
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    client = Client()
+    client.force_login(user)
+    review = f"/projects/{project.slug}/annotate/"
+    rng = random.Random(5)
+    nexts: list[float] = []
+    submits: list[float] = []
+    try:
+        with transaction.atomic():
+            if drop_indexes:
+                with connection.cursor() as cursor:
+                    for name in REVIEW_INDEXES:
+                        cursor.execute(f"DROP INDEX {name}")
+            for i in range(rounds + 1):  # the first round warms up and is not kept
+                started = time.perf_counter()
+                page = client.get(review)
+                between = time.perf_counter()
+                found = SUBMIT.search(page.content.decode())
+                if page.status_code != 200 or found is None:
+                    raise RuntimeError(f"the review page answered {page.status_code} without a pair to judge")
+                data = {"time_spent_ms": "5000", "rationale": "", "verdict": str(rng.choice([-2, -1, 0, 1, 2]))}
+                rubric = RUBRIC_INPUT.search(page.content.decode())
+                if rubric:
+                    data["rubric"] = rubric.group(1)
+                answer = client.post(found.group(1), data=data)
+                if answer.status_code != 302:
+                    raise RuntimeError(f"the submit answered {answer.status_code}")
+                if i:
+                    nexts.append((between - started) * 1000)
+                    submits.append((time.perf_counter() - between) * 1000)
+            raise _RollBack
+    except _RollBack:
+        pass
+    return nexts, submits
+
+
+def review_rows(project, rounds: int) -> list[dict]:
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+
+    from curation.models import Judgment
+
+    top = (
+        Judgment.objects.filter(project=project, is_human=True, is_revision=False)
+        .values("annotator__user").annotate(n=Count("id")).order_by("-n").first()
+    )
+    user = get_user_model().objects.get(pk=top["annotator__user"])
+    now = review_timings(project, user, rounds, drop_indexes=False)
+    before = review_timings(project, user, rounds, drop_indexes=True)
+    rows = []
+    for label, ours, theirs in (("next", now[0], before[0]), ("submit", now[1], before[1])):
+        for name, pick in (("median", statistics.median), ("p95", p95)):
+            measured, reference = pick(ours), pick(theirs)
+            rows.append({
+                "what": f"review page {label} {name}, annotator with {top['n']:,} judgments (in-process)",
+                "measured": measured, "unit": "ms", "target": f"< {REVIEW_TARGET_MS} ms",
+                "met": measured < REVIEW_TARGET_MS,
+                "reference": f"without the two indexes {reference:,.1f} ms", "ratio": measured / reference,
+            })
+            print(f"  review {label} {name}: {measured:.1f} ms (without the indexes {reference:.1f} ms)", flush=True)
+    return rows
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
 
 
 if __name__ == "__main__":

@@ -151,6 +151,28 @@ def test_dashboard_and_annotation_queue_work(loaded, client):
     assert leased.pair.status == "routed" or leased.is_gold_check
 
 
+@postgres_only
+def test_the_review_rounds_of_scale_report_leave_nothing_behind(loaded):
+    """bench.scale_report times the review page with and without two indexes it drops
+    inside a transaction: the rounds run, and the indexes and judgments are as before."""
+    from bench import scale_report
+
+    project, _ = loaded
+
+    def state():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [list(scale_report.REVIEW_INDEXES)])
+            return sorted(row[0] for row in cursor.fetchall()), Judgment.objects.count(), Assignment.objects.count()
+
+    before = state()
+    assert before[0] == sorted(scale_report.REVIEW_INDEXES)
+    rows = scale_report.review_rows(project, 3)
+    assert [row["what"].split(",")[0] for row in rows] == [
+        "review page next median", "review page next p95", "review page submit median", "review page submit p95"]
+    assert all(row["measured"] > 0 and row["ratio"] > 0 for row in rows)
+    assert state() == before
+
+
 def synthetic_panels():
     from curation.dashboard import PANELS
 
