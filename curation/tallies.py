@@ -10,12 +10,15 @@ at once, or writers adding rows meanwhile, never count a change twice or lose on
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection, transaction
 
 from .models import RowTally
+
+logger = logging.getLogger(__name__)
 
 FOLD_AT = 200  # rows of a project before a read folds them
 TABLE = RowTally._meta.db_table
@@ -58,8 +61,9 @@ def counts(project_id: int) -> Counts:
 
 
 def fold(project_id: int) -> None:
-    """Replace a project's rows by their sums, one row per key (zeros dropped). A
-    fold that cannot get its locks now (SQLite busy) is left to a later read."""
+    """Replace a project's rows by their sums, one row per key (zeros dropped). A fold
+    that fails (SQLite busy, a serialization failure under REPEATABLE READ) is rolled
+    back to its savepoint and left to a later read: the sums are right unfolded."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -83,10 +87,8 @@ def fold(project_id: int) -> None:
                     RowTally(project_id=project_id, kind=kind, tier=tier, status=status, n=n)
                     for kind, tier, status, n in sums
                 )
-    except DatabaseError:
-        if connection.vendor == "postgresql":
-            raise
-        # "database is locked": the sums stay right, only unfolded.
+    except DatabaseError as error:
+        logger.warning("folding the row tallies of project %s failed, left for a later read: %s", project_id, error)
 
 
 

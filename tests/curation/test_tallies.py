@@ -98,3 +98,29 @@ def test_deleting_a_project_deletes_its_rows():
     project.delete()
     assert not RowTally.objects.filter(project_id=project.pk).exists()
     assert tallies.counts(keep.pk).pairs == 1
+
+
+def test_a_fold_that_fails_changes_nothing(monkeypatch):
+    """A fold that fails (SQLite busy, a serialization failure) is rolled back to its
+    savepoint: the read still returns the sums, and the transaction goes on."""
+    from django.db import OperationalError
+
+    project = ProjectFactory()
+    pair = PairFactory(project=project)
+    monkeypatch.setattr(tallies, "FOLD_AT", 4)
+    for i in range(4):
+        Pair.objects.filter(pk=pair.pk).update(status=Pair.Status.ROUTED if i % 2 == 0 else Pair.Status.OPEN)
+    rows_before = RowTally.objects.filter(project_id=project.pk).count()
+
+    def refuse_deletes(execute, sql, params, many, context):
+        if "DELETE FROM" in sql and RowTally._meta.db_table in sql:
+            raise OperationalError("database is locked")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_deletes):
+        counted = tallies.counts(project.pk)
+    assert counted.statuses == {"open": 1} and counted.prompts == 1
+    assert RowTally.objects.filter(project_id=project.pk).count() == rows_before  # nothing folded, nothing lost
+    tallies.counts(project.pk)  # the next read folds
+    assert RowTally.objects.filter(project_id=project.pk).count() == 2
+    assert_tallies_right(project)
