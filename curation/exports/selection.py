@@ -9,9 +9,11 @@ rubrics); nothing is loaded per row.
 """
 import hashlib
 import json
+import queue
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
@@ -222,11 +224,17 @@ class JudgmentTally:
             "WHERE project_id = %s AND pair_id >= %s AND pair_id <= %s"
         )
 
-    def add(self, batch: "Batch") -> None:
+    def fetch(self, cursor, first_id: int, last_id: int) -> list[tuple]:
+        """The judgments of pairs first_id..last_id (on any cursor of the connection)."""
+        cursor.execute(self.sql, [self.project_id, first_id, last_id])
+        return cursor.fetchall()
+
+    def add(self, batch: "Batch", judgments: list[tuple] | None = None) -> None:
+        """Count a batch's judgments (fetched here unless the stream read them ahead)."""
         rows = {row["id"]: row for row in batch.rows}
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, [self.project_id, batch.rows[0]["id"], batch.rows[-1]["id"]])
-            judgments = cursor.fetchall()
+        if judgments is None:
+            with connection.cursor() as cursor:
+                judgments = self.fetch(cursor, batch.rows[0]["id"], batch.rows[-1]["id"])
         counts, signs, ai_judges = self.counts, batch.signs, self.ai_judges
         for pair_id, judge_id, is_human, is_revision, verdict, consistent in judgments:
             row = rows.get(pair_id)
@@ -295,6 +303,8 @@ def stream(pairs: QuerySet[Pair], *, needs: Needs, tally: JudgmentTally, batch_s
     aggregate per pair, ~10 s more in the database) and the card's per-judge figures
     in one aggregate over the selection (~10 s: it repeats the selection's joins);
     the per-batch range query and the Python count below cost ~3 s together.
+    On PostgreSQL the next batch and its judgments are read by a thread while this one
+    is written (``_read_ahead``: 19.5 → 13.4 s at a million pairs).
     """
     names = BASE_FIELDS + (CONCORD_FIELDS if needs.concord_fields else ())
     json_fields = _json_fields(names)
@@ -302,16 +312,73 @@ def stream(pairs: QuerySet[Pair], *, needs: Needs, tally: JudgmentTally, batch_s
     with connection.chunked_cursor() as cursor:
         with _streaming_plan():
             cursor.execute(sql, params)
+        # closing(): the reading thread is joined before the cursor closes, however we leave.
+        with closing(_read_ahead(cursor, batch_size, tally)) as chunks:
+            for chunk, judgments in chunks:
+                rows = [dict(zip(names, row)) for row in chunk]
+                for row in rows:
+                    for name in json_fields:
+                        if row[name] is not None:
+                            row[name] = json.loads(row[name])
+                batch = Batch(rows=rows)
+                tally.add(batch, judgments)
+                _load(batch, needs)
+                yield batch
+
+
+def _read_ahead(cursor, batch_size: int, tally: JudgmentTally) -> Iterator[tuple[list[tuple], list[tuple] | None]]:
+    """The cursor's rows in chunks, each with its judgments for the tally (the pair id
+    is the first column). On PostgreSQL a thread reads the next chunk and its judgments
+    while the caller works on this one, so the server's work and the driver's waits
+    overlap the export's Python (psycopg serializes the connection's queries; the
+    thread uses the driver's cursors, Django's wrappers belong to the caller's thread).
+    Elsewhere (SQLite) a plain loop, judgments left to the tally. The thread is stopped
+    and joined however the caller leaves (an error, a closed generator)."""
+    if connection.vendor != "postgresql":
         while chunk := cursor.fetchmany(batch_size):
-            rows = [dict(zip(names, row)) for row in chunk]
-            for row in rows:
-                for name in json_fields:
-                    if row[name] is not None:
-                        row[name] = json.loads(row[name])
-            batch = Batch(rows=rows)
-            tally.add(batch)
-            _load(batch, needs)
-            yield batch
+            yield chunk, None
+        return
+    raw, driver = cursor.cursor, connection.connection
+    chunks: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def fetch() -> None:
+        try:
+            with driver.cursor() as judgments_cursor:
+                while not stop.is_set():
+                    chunk = raw.fetchmany(batch_size)
+                    judgments = tally.fetch(judgments_cursor, chunk[0][0], chunk[-1][0]) if chunk else None
+                    hand_over((chunk, judgments))
+                    if not chunk:
+                        return
+        except BaseException as error:  # raised in the caller's thread
+            hand_over(error)
+
+    reader = threading.Thread(target=fetch, name="export-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item[0]:
+                return
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                reader.join(timeout=0.1)
 
 
 def _load(batch: Batch, needs: Needs) -> None:

@@ -86,3 +86,51 @@ def test_agreement_column_and_judge_figures_match_a_count_in_python(export_proje
     for judge in figures["judges"]:
         assert judge["name"] in result.card
     assert result.stats.with_sources == sum(value is not None for value in exported.values())
+
+
+def _read_ahead_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "export-read-ahead"]
+
+
+def test_an_error_while_writing_stops_the_read_ahead(export_project, tmp_path, monkeypatch):
+    """The caller fails mid-stream (here: a sink that cannot write): the export fails
+    with that error, leaves no file, the reading thread is gone and the connection
+    still answers."""
+    from django.db import connection
+
+    from curation.exports import files
+
+    calls = []
+
+    def broken_write(self, rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return original(self, rows)
+
+    original = files.JsonlSink.write
+    monkeypatch.setattr(files.JsonlSink, "write", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        export_write(project=export_project, options=ExportOptions.from_dict({"format": "trl"}),
+                     output=tmp_path / "broken" / "data.jsonl", batch_size=3)
+    assert not list((tmp_path / "broken").glob("*.jsonl*"))
+    assert _read_ahead_threads() == []
+    assert Pair.objects.filter(project=export_project).count() > 0
+
+
+def test_an_error_in_the_read_ahead_reaches_the_caller(export_project, tmp_path, monkeypatch):
+    """A query of the reading thread fails: the export raises that error (on SQLite the
+    tally reads in the caller's thread, the same error)."""
+    from curation.exports import selection
+
+    def failing_fetch(self, cursor, first_id, last_id):
+        raise RuntimeError("judgments unreadable")
+
+    monkeypatch.setattr(selection.JudgmentTally, "fetch", failing_fetch)
+    with pytest.raises(RuntimeError, match="judgments unreadable"):
+        export_write(project=export_project, options=ExportOptions.from_dict({"format": "trl"}),
+                     output=tmp_path / "failing" / "data.jsonl", batch_size=3)
+    assert _read_ahead_threads() == []
+    assert not list((tmp_path / "failing").glob("*.jsonl*"))
