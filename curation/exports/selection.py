@@ -351,8 +351,8 @@ def _read_ahead(cursor, batch_size: int, tally: JudgmentTally) -> Iterator[tuple
                 continue
 
     def fetch() -> None:
-        try:
-            with driver.cursor() as judgments_cursor:
+        try:  # the driver's errors as Django's, as the caller's own queries raise them
+            with connection.wrap_database_errors, driver.cursor() as judgments_cursor:
                 while not stop.is_set():
                     chunk = raw.fetchmany(batch_size)
                     judgments = tally.fetch(judgments_cursor, chunk[0][0], chunk[-1][0]) if chunk else None

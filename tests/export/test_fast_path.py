@@ -5,6 +5,7 @@ import json
 from collections import Counter
 
 import pytest
+from django.db import connection
 
 from curation.exports import ExportOptions, export_write
 from curation.exports.formats import TrlWriter
@@ -134,3 +135,18 @@ def test_an_error_in_the_read_ahead_reaches_the_caller(export_project, tmp_path,
                      output=tmp_path / "failing" / "data.jsonl", batch_size=3)
     assert _read_ahead_threads() == []
     assert not list((tmp_path / "failing").glob("*.jsonl*"))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the read-ahead thread runs on PostgreSQL")
+def test_a_database_error_in_the_read_ahead_is_djangos(export_project, tmp_path, monkeypatch):
+    """The thread's queries fail as the caller's would: with Django's DatabaseError."""
+    from django.db import DatabaseError
+
+    from curation.exports import selection
+
+    monkeypatch.setattr(selection.JudgmentTally, "fetch",
+                        lambda self, cursor, first, last: cursor.execute("SELECT * FROM no_such_table"))
+    with pytest.raises(DatabaseError, match="no_such_table"):
+        export_write(project=export_project, options=ExportOptions.from_dict({"format": "trl"}),
+                     output=tmp_path / "db-error" / "data.jsonl", batch_size=3)
+    assert _read_ahead_threads() == []
