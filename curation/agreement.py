@@ -452,6 +452,14 @@ class SqlSource:
     def n_pairs(self) -> int:
         return Pair.objects.filter(project=self.project).count()
 
+    def judgment_rows(self) -> dict[bool, int]:
+        """Judgments of the project by ``is_human`` (every row: revisions, unparsed)."""
+        found = {True: 0, False: 0}
+        found.update(
+            Judgment.objects.filter(project=self.project).values_list("is_human").annotate(n=Count("id")).order_by()
+        )
+        return found
+
     def awaiting_adjudication(self) -> int:
         from .selectors import adjudication_queue
 

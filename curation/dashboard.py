@@ -42,8 +42,9 @@ def source(project: Project):
 def summary_panel(project: Project) -> dict:
     """Counts per tier and status, always fresh; the agreement figure and the queue
     sizes, which only judgments and decisions change, from the cache."""
+    counts = source(project)  # one catch-up for the cached figures and the fresh counts
+
     def build() -> dict:
-        counts = source(project)
         return {
             "awaiting_adjudication": counts.awaiting_adjudication(),
             "strata_active": AutoAcceptStratum.objects.filter(project=project, active=True).count(),
@@ -51,10 +52,8 @@ def summary_panel(project: Project) -> dict:
         }
 
     figures = cached(project, "summary-figures", build)
-    counts = source(project)
-    kinds = counts.judgment_rows() if hasattr(counts, "judgment_rows") else None
     return {
-        "counts": project_counts(project, judgment_kinds=kinds),
+        "counts": project_counts(project, judgment_kinds=counts.judgment_rows()),
         **figures,
         "links": {
             "routed": pairs_url(project, status="routed"),

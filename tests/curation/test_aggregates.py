@@ -39,6 +39,7 @@ def assert_same(project) -> None:
     assert (
         judge_stats.judge_stats(project) == judge_stats.judge_stats(project, source=judge_stats.SQL)
     )
+    assert agreement.counts(project).judgment_rows() == agreement.SqlSource(project).judgment_rows()
     assert_tallies_right(project)
 
 
