@@ -21,7 +21,11 @@ def test_start_a_job_and_watch_it_finish(live_server, celery_worker, browser_pag
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/projects/{project.slug}/")
-    page.select_option("select[name=method]", "sample")
+    # Choosing the method swaps in its parameter fields (htmx): fill them only after
+    # the swap, or it replaces what was typed with the defaults (seen: n=2, not 3).
+    with page.expect_response(lambda response: "/jobs/params/" in response.url):
+        page.select_option("select[name=method]", "sample")
+    page.wait_for_function("() => !document.querySelector('select[name=method]').classList.contains('htmx-request')")
     page.click("details.job-params-box summary")
     page.fill("input[name=param-n]", "3")
     page.fill("input[name=param-prompts_per_item]", "1")
