@@ -42,7 +42,12 @@
   let settled = true;
   let queued = null;
   const whenSettled = (action) => { if (settled) action(); else queued = action; };
-  document.addEventListener("htmx:afterSwap", () => { settled = false; });
+  document.addEventListener("htmx:afterSwap", () => {
+    settled = false;
+    // The new pair is on screen from the swap: time it from here, not from the settle
+    // 20 ms later (a submit queued in between ran just after a restart and recorded 0 ms).
+    if (document.getElementById("workspace")) startTimer();
+  });
 
   const openDialog = () => document.querySelector("dialog[open]");
   const reviewForm = () => document.querySelector("#review-form, #reveal-form");
@@ -117,7 +122,6 @@
   document.addEventListener("htmx:afterSettle", () => {
     const workspace = document.getElementById("workspace");
     if (workspace) {
-      startTimer();
       window.scrollTo({ top: 0 });
       workspace.focus({ preventScroll: true });
     }
