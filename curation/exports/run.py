@@ -145,8 +145,10 @@ def export_write(
             total = estimated_count(project, options)
             done = 0
             tally = JudgmentTally(project)
-            for batch in stream(pairs, needs=writer.needs, tally=tally, batch_size=batch_size):
-                rows, meta = _batch_rows(batch, writer, options, stats, inline_extras, len(sinks) > 1)
+            plain = _plain_trl(writer, options, inline_extras, len(sinks) > 1)
+            fields = TrlWriter.PLAIN_FIELDS if plain else None
+            for batch in stream(pairs, needs=writer.needs, tally=tally, batch_size=batch_size, fields=fields):
+                rows, meta = _batch_rows(batch, writer, options, stats, inline_extras, len(sinks) > 1, plain)
                 for key, sink in sinks.items():
                     sink.write(rows[key])
                 for key, sidecar in sidecars.items():
@@ -185,13 +187,19 @@ def export_write(
     )
 
 
-def _batch_rows(batch, writer: FormatWriter, options: ExportOptions, stats: ExportStats, inline_extras: bool,
-                split_files: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
-    """A batch's output rows (and sidecar rows) per file; counts what was written."""
-    if (
+def _plain_trl(writer: FormatWriter, options: ExportOptions, inline_extras: bool, split_files: bool) -> bool:
+    """Plain trl rows, every selected pair in one JSONL file: built in one loop per batch
+    (``TrlWriter.plain_rows``) from fewer columns (``TrlWriter.PLAIN_FIELDS``)."""
+    return (
         isinstance(writer, TrlWriter) and writer.plain and inline_extras and not split_files
         and options.min_agreement is None and not options.test_fraction and not options.parquet
-    ):
+    )
+
+
+def _batch_rows(batch, writer: FormatWriter, options: ExportOptions, stats: ExportStats, inline_extras: bool,
+                split_files: bool, plain: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """A batch's output rows (and sidecar rows) per file; counts what was written."""
+    if plain:
         out = writer.plain_rows(batch)
         stats.count([(row, "train", line["agreement"]) for row, line in zip(batch.rows, out)])
         return {"all": out}, {}
