@@ -148,18 +148,29 @@ REFRESH_FIELDS = [
 ]
 
 
-def pairs_refresh(*, pair_ids: Iterable[int]) -> int:
+def pairs_refresh(*, pair_ids: Iterable[int], mark_stale: bool = True) -> int:
     """Recompute consensus, tier and label of the given pairs from their judgments and
     adjudications (methods.md §4.1–4.2), and the status that follows from the tier
     (``consensus.status_after_refresh``). Returns how many pairs changed.
 
     A fixed number of queries per chunk of pairs, whatever their number of judgments.
+    Pairs whose counted fields changed are marked stale for the agreement counts,
+    unless ``mark_stale`` is false: the caller catches these pairs up itself, in the
+    same transaction (``_refresh_and_count``).
     """
     ids = sorted(set(pair_ids))
     changed = 0
     for start in range(0, len(ids), REFRESH_CHUNK):
-        changed += _refresh_chunk(ids[start : start + REFRESH_CHUNK])
+        changed += _refresh_chunk(ids[start : start + REFRESH_CHUNK], mark_stale)
     return changed
+
+
+def _refresh_and_count(pair_id: int) -> None:
+    """Refresh a pair whose human judgments changed and catch its agreement counts up
+    at once, in the caller's transaction: both happen or neither, so the stale mark
+    (an UPDATE the catch-up would clear again) is not written."""
+    pairs_refresh(pair_ids=[pair_id], mark_stale=False)
+    agreement_counts.catch_up(pair_ids=[pair_id], changed=True)
 
 
 def _annotator_weights(pairs: list[Pair], humans: dict[int, list[HumanRecord]]) -> dict[int, dict[int, float]]:
@@ -175,7 +186,7 @@ def _annotator_weights(pairs: list[Pair], humans: dict[int, list[HumanRecord]]) 
     }
 
 
-def _refresh_chunk(ids: list[int]) -> int:
+def _refresh_chunk(ids: list[int], mark_stale: bool = True) -> int:
     pairs = list(
         Pair.objects.filter(id__in=ids)
         .select_related("project")
@@ -263,7 +274,8 @@ def _refresh_chunk(ids: list[int]) -> int:
                 setattr(pair, key, value)
             to_update.append((pair.id, *(new[key] for key in REFRESH_FIELDS)))
     update_rows(Pair, REFRESH_FIELDS, to_update)
-    agreement_counts.mark_changed(counted_changed)  # the agreement counts read these fields
+    if mark_stale:
+        agreement_counts.mark_changed(counted_changed)  # the agreement counts read these fields
     return len(to_update)
 
 
@@ -397,8 +409,7 @@ def judgment_record_human(
         )
         if lease_held:
             Pair.objects.filter(pk=pair.pk, n_active_leases__gt=0).update(n_active_leases=models.F("n_active_leases") - 1)
-        pairs_refresh(pair_ids=[pair.pk])
-        agreement_counts.catch_up(pair_ids=[pair.pk], changed=True)
+        _refresh_and_count(pair.pk)
         return judgment
 
 
@@ -553,8 +564,7 @@ def judgment_withdraw_human(*, judgment: Judgment, lease_restored: bool = False)
     Judgment.objects.filter(pk=judgment.pk).delete()
     if lease_restored:
         pair_lease_take(pair_id=judgment.pair_id)
-    pairs_refresh(pair_ids=[judgment.pair_id])
-    agreement_counts.catch_up(pair_ids=[judgment.pair_id], changed=True)
+    _refresh_and_count(judgment.pair_id)
 
 # --- issue 4: generation writes (prompts, responses, pairs, construction intents) ---
 # Called by generation jobs. Each is idempotent on the model's unique key, so a

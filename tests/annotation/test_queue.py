@@ -345,11 +345,11 @@ def test_next_and_submit_run_a_fixed_number_of_queries(size, queue_project, djan
     with django_assert_num_queries(4):  # savepoint, sweep (nothing lapsed), held lease, release
         assignment_next(project=queue_project, annotator=annotator, now=now, rng=rng)
     # lock the assignment; record: lock the pair, one-per-annotator check, insert, lease
-    # slot → judgment; refresh the pair (5) and mark its new gold answer for the agreement
-    # counts; count the pair (load it and its judgments, upsert counts, mark both);
-    # mark the assignment submitted; savepoints 2 (the test's transaction makes the
-    # submit's own one a savepoint; the record runs in it without a savepoint of its own)
-    with django_assert_num_queries(19):
+    # slot → judgment; refresh the pair (5; no stale mark: it is counted at once, in the
+    # same transaction); count the pair (load it and its judgments, upsert counts, mark
+    # both); mark the assignment submitted; savepoints 2 (the test's transaction makes
+    # the submit's own one a savepoint; the record runs in it without a savepoint of its own)
+    with django_assert_num_queries(18):
         assignment_submit(
             assignment_id=assignment.pk, annotator=annotator,
             submission=Submission(verdict=1, aspects={"honesty": 1}, rationale="fine"), now=now,
