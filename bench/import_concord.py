@@ -1,6 +1,6 @@
 """Import of a large concord JSONL file: pairs/s and peak memory.
 
-    python -m bench.import_concord [--pairs 1000000] [--keep]
+    python -m bench.import_concord [--pairs 1000000]
 
 Writes a synthetic file (each line: a prompt, two responses, one human judgment),
 imports it into a fresh project with the real importer (validate pass, then write
@@ -10,6 +10,7 @@ Run it against PostgreSQL with DATABASE_URL set (the target is for PostgreSQL).
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=1_000_000)
     args = parser.parse_args()
+    if os.environ.get("CONCORD_IMPORT_EXPLAIN"):
+        # EXPLAIN ANALYZE runs each INSERT but reports no row counts: the result would say 0 pairs.
+        parser.error("unset CONCORD_IMPORT_EXPLAIN: with it the importer explains its statements and counts "
+                     "nothing, so the benchmark cannot measure pairs/s")
     setup_django()
     sizes = sorted({max(1000, args.pairs // 10), args.pairs})
     results = {}
