@@ -12,7 +12,8 @@ class Prompt(models.Model):
     conversation when there is one. ``content_hash`` is unique per project.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    # No index of its own: (project, content_hash) and (project, category) lead with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts", db_index=False)
     text = models.TextField()
     messages = models.JSONField(null=True, blank=True)
     content_hash = models.CharField(max_length=64)
@@ -54,7 +55,8 @@ class Response(models.Model):
         HUMAN = "human", "Human"
         IMPORT = "import", "Imported"
 
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    # No index of its own: the unique (prompt, content_hash) leads with it.
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses", db_index=False)
     text = models.TextField()
     content_hash = models.CharField(
         max_length=64, help_text="sha256 of the whitespace-normalised text."
@@ -105,7 +107,9 @@ class Pair(models.Model):
 
     TIER_RANK = {Tier.UNVERIFIED: 0, Tier.SILVER: 1, Tier.GOLD: 2}
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
+    # No index of its own: the unique (project, content_hash) and the tier, status and
+    # queue indexes lead with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs", db_index=False)
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="pairs")
     response_a = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="pairs_as_a")
     response_b = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="pairs_as_b")
@@ -185,7 +189,6 @@ class Pair(models.Model):
                 name="pair_gold_checks",
                 condition=models.Q(gold_verdict__isnull=False),
             ),
-            models.Index(fields=["prompt"], name="pair_prompt"),
             models.Index(
                 fields=["project", "id"], name="pair_agreement_stale", condition=models.Q(agreement_stale=True)
             ),

@@ -95,13 +95,15 @@ class Judgment(models.Model):
         AB = "ab", "A left, B right"
         BA = "ba", "B left, A right"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
+    # project, annotator and judge_config have no index of their own: the indexes in
+    # Meta lead with them (each extra index is written on every judgment).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     pair = models.ForeignKey(Pair, on_delete=models.PROTECT, related_name="judgments")
     annotator = models.ForeignKey(
-        Annotator, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
+        Annotator, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments", db_index=False
     )
     judge_config = models.ForeignKey(
-        JudgeConfig, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
+        JudgeConfig, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments", db_index=False
     )
     is_human = models.BooleanField()
     verdict = models.SmallIntegerField(null=True, blank=True)
