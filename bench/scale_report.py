@@ -31,10 +31,10 @@ dropped. Both runs are rolled back (the indexes come back, no judgment stays).
 """
 import argparse
 import random
-import re
 import statistics
 import time
 
+from bench.annotation_http import RUBRIC_INPUT, SUBMIT
 from bench.common import report, setup_django
 
 TARGET_S = 0.5
@@ -131,8 +131,6 @@ def main() -> None:
     )
 
 
-SUBMIT = re.compile(r'action="(/projects/[^/]+/annotate/\d+/submit/)"')
-RUBRIC_INPUT = re.compile(r'<input type="hidden" name="rubric" value="(\d+)">')
 REVIEW_INDEXES = ("judgment_annotator_firsts", "assignment_last_submitted")
 REVIEW_TARGET_MS = 100
 

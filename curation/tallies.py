@@ -91,7 +91,6 @@ def fold(project_id: int) -> None:
         logger.warning("folding the row tallies of project %s failed, left for a later read: %s", project_id, error)
 
 
-
 def forget_project(sender, instance, **kwargs) -> None:
     """A deleted project's rows (its pairs' and prompts' deletes sum them to zero)."""
     RowTally.objects.filter(project_id=instance.pk).delete()
