@@ -13,7 +13,12 @@ from django.utils import timezone
 
 from annotation.models import Assignment
 from curation.models import Judgment, Pair
-from tests.support.annotators import annotate_until_empty, assert_judgments_consistent, new_results
+from tests.support.annotators import (
+    annotate_leftovers,
+    annotate_until_empty,
+    assert_judgments_consistent,
+    new_results,
+)
 
 from ..factories import PairFactory
 from .conftest import make_annotator, make_routed
@@ -68,6 +73,7 @@ def test_many_annotators_at_once(live_server, queue_project):
     for thread in threads:
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads), "an annotator never finished"
+    annotate_leftovers(live_server.url, queue_project.slug, results)
 
     assert_judgments_consistent(queue_project, results, pairs)
     judgments = Judgment.objects.filter(project=queue_project, is_human=True)

@@ -9,7 +9,13 @@ from django.db import connection
 
 from tests.annotation.conftest import make_annotator, make_routed
 from tests.factories import ProjectFactory
-from tests.support.annotators import annotate_until_empty, assert_judgments_consistent, log_in, new_results
+from tests.support.annotators import (
+    annotate_leftovers,
+    annotate_until_empty,
+    assert_judgments_consistent,
+    log_in,
+    new_results,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -51,6 +57,7 @@ def test_hundred_annotators_against_gunicorn(live_gunicorn):
         thread.join(timeout=100)
     assert not any(thread.is_alive() for thread in threads), "an annotator never finished:\n" + server.output()[-3000:]
 
+    annotate_leftovers(server.url, project.slug, results)
     assert not [s for s in results["statuses"] if s >= 500], server.output()[-3000:]
     assert_judgments_consistent(project, results, routed)
     assert len(results["submitted"]) == ROUTED * OVERLAP
