@@ -112,6 +112,15 @@ def _unseen_by(annotator: Annotator):
     return ~Exists(seen) & ~Exists(judged)
 
 
+def _free_slots(project: Project, annotator: Annotator):
+    """Routed pairs with a free slot that this annotator has not seen."""
+    return (
+        Pair.objects.filter(project=project, status=Pair.Status.ROUTED)
+        .alias(taken=F("n_human_judgments") + F("n_active_leases"))
+        .filter(_unseen_by(annotator), taken__lt=project.overlap)
+    )
+
+
 def _queue_candidate(project: Project, annotator: Annotator) -> int | None:
     """The best routed pair with a free slot, locked.
 
@@ -121,13 +130,7 @@ def _queue_candidate(project: Project, annotator: Annotator) -> int | None:
     rows are then checked again as committed, so "nothing to judge" is never said
     while a slot is free.
     """
-    candidates = (
-        Pair.objects.filter(project=project, status=Pair.Status.ROUTED)
-        .alias(taken=F("n_human_judgments") + F("n_active_leases"))
-        .filter(_unseen_by(annotator), taken__lt=project.overlap)
-        .order_by("-routing_score", "id")
-        .values_list("id", flat=True)
-    )
+    candidates = _free_slots(project, annotator).order_by("-routing_score", "id").values_list("id", flat=True)
     pair_id = candidates.select_for_update(skip_locked=True).first()
     if pair_id is None and connection.features.has_select_for_update_skip_locked:
         pair_id = candidates.select_for_update().first()
@@ -189,6 +192,17 @@ def assignment_next(
     )
     pair_lease_take(pair_id=pair_id)
     return assignment
+
+
+@transaction.atomic
+def queue_has_room(*, project: Project, annotator: Annotator, now: datetime | None = None) -> bool:
+    """Whether ``assignment_next`` would hand this annotator a routed pair now, without
+    leasing it: for the empty queue page, which asks again while others hold the last
+    free slots (a skip or a lapsed lease gives one back). Lapsed leases are swept first,
+    as ``assignment_next`` does. Three queries when nothing lapsed.
+    """
+    leases_expire(project=project, now=now or timezone.now())
+    return _free_slots(project, annotator).exists()
 
 
 def _locked_assignment(assignment_id: int, annotator: Annotator) -> Assignment:

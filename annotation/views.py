@@ -306,6 +306,17 @@ def undo(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+def queue_watch(request: HttpRequest, slug: str) -> HttpResponse:
+    """Polled by the empty queue page: 204 while nothing is free for this annotator,
+    else a note with a link to the page. Leases nothing and swaps nothing else, so a
+    notice on the page (a rationale handed back to copy) stays where it is."""
+    project, role, annotator = _member(request, slug)
+    if not services.queue_has_room(project=project, annotator=annotator):
+        return HttpResponse(status=204)
+    return render(request, "annotation/review.html#queue_free", {"project": project})
+
+
+@login_required
 def guidelines(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug)
     context = {

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.models import Assignment
-from annotation.services import reorient
+from annotation.services import assignment_next, assignment_skip, reorient
 from curation.models import Judgment, Pair, Rubric
 
 from ..factories import PairFactory, PromptFactory, ResponseFactory
@@ -190,6 +190,37 @@ def test_lease_expiry_gives_the_pair_to_someone_else(browser, browser_page, log_
     pair.refresh_from_db()
     assert (pair.n_human_judgments, pair.n_active_leases) == (1, 0)
     assert list(Judgment.objects.values_list("annotator", flat=True)) == [quick.pk]
+
+
+def test_empty_queue_page_notices_a_slot_given_back(browser_page, log_in, queue_project):
+    """Another annotator holds the only slot; the empty page asks every 20 s (a faked
+    clock here) and, once that slot is skipped, offers it with a link, leasing nothing."""
+    queue_project.overlap = 1
+    queue_project.save()
+    (pair,) = make_routed(queue_project, 1)
+    _, holder = make_annotator(queue_project)
+    held = assignment_next(project=queue_project, annotator=holder)
+    user, annotator = make_annotator(queue_project)
+    page = browser_page
+    page.clock.install()
+    log_in(page, user)
+    page.goto(review_path(queue_project))
+    page.wait_for_selector("text=Nothing to judge right now")
+    with page.expect_response(lambda response: "/annotate/watch/" in response.url) as first:
+        page.clock.run_for(20_500)
+    assert first.value.status == 204
+    assert page.locator("#queue-watch").inner_text() == "This page looks for a free pair every 20 seconds."
+
+    assignment_skip(assignment_id=held.pk, annotator=holder, reason="unsure")
+    with page.expect_response(lambda response: "/annotate/watch/" in response.url) as second:
+        page.clock.run_for(20_000)
+    assert second.value.status == 200
+    page.wait_for_selector("text=A pair is free again")
+    assert not Assignment.objects.filter(annotator=annotator).exists()
+    page.click("text=Judge it")
+    page.wait_for_selector("#review-form")
+    assert Assignment.objects.get(annotator=annotator, state="leased").pair_id == pair.pk
+    assert_no_js_errors(page)
 
 
 SCREENSHOT_PROMPT = [

@@ -256,6 +256,47 @@ def test_empty_queue(client, queue_project):
     assert "Nothing to judge right now" in client.get(review_url(queue_project)).content.decode()
 
 
+def watch(client, project):
+    return client.get(reverse("annotation:queue_watch", args=[project.slug]), **HTMX)
+
+
+def test_empty_queue_watch_finds_a_slot_given_back_without_leasing_it(client, queue_project, django_assert_num_queries):
+    """Another annotator holds the last slot: nothing to judge, and the page asks again;
+    once that slot is skipped (or its lease lapses) the watch says so, leasing nothing."""
+    queue_project.overlap = 1
+    queue_project.save()
+    (pair,) = make_routed(queue_project, 1)
+    holder, _, held = open_review(client, queue_project)
+    user, annotator, nothing = open_review(client, queue_project)
+    assert nothing is None
+    page = client.get(review_url(queue_project)).content.decode()
+    assert "Nothing to judge right now" in page and 'hx-trigger="every 20s"' in page
+    # session, user, the membership with its project and annotator; savepoint, sweep,
+    # release savepoint, the slot check
+    with django_assert_num_queries(7):
+        assert watch(client, queue_project).status_code == 204
+    client.force_login(holder)
+    client.post(reverse("annotation:skip", args=[queue_project.slug, held.pk]), {"reason": "unsure"}, **HTMX)
+    client.force_login(user)
+    response = watch(client, queue_project)
+    assert response.status_code == 200
+    free = response.content.decode()
+    assert "A pair is free again" in free and review_url(queue_project) in free and "hx-trigger" not in free
+    assert not Assignment.objects.filter(annotator=annotator).exists()
+    assert Pair.objects.get(pk=pair.pk).n_active_leases == 0
+    # A lapsed lease counts as free too: the watch sweeps it, as the queue does.
+    _, _, lease = open_review(client, queue_project)
+    Assignment.objects.filter(pk=lease.pk).update(lease_expires_at=lease.leased_at)
+    client.force_login(user)
+    assert watch(client, queue_project).status_code == 200
+    assert Assignment.objects.get(pk=lease.pk).state == "expired"
+    # Not a member: no such project; not logged in: the login page.
+    client.force_login(UserFactory())
+    assert watch(client, queue_project).status_code == 404
+    client.logout()
+    assert watch(client, queue_project).status_code == 302
+
+
 @pytest.mark.parametrize("size", [4, 80])
 def test_http_submit_runs_a_fixed_number_of_queries(size, client, queue_project, django_assert_num_queries):
     """The whole request: session, membership, submit, next pair and the page."""
