@@ -41,22 +41,28 @@ class ExportStats:
 
     def count(self, written: list[tuple[dict, str, float | None]]) -> None:
         """Count a batch's written pairs: (pair row, split, agreement) each."""
-        # One pass over the rows, then over the few distinct combinations (a million
-        # pairs made five passes cost seconds). Each counter still sees its values in
-        # the rows' order, so ties in most_common() come out as before.
-        combinations = Counter(
-            (row["tier"], split, row["label_source"] or "none", row["origin"] or "unknown",
-             row["response_a__producer"], row["response_b__producer"])
-            for row, split, _ in written
+        self.count_combinations(
+            Counter(
+                (row["tier"], split, row["label_source"], row["origin"], row["response_a__producer"],
+                 row["response_b__producer"])
+                for row, split, _ in written
+            ),
+            [agreement for _, _, agreement in written if agreement is not None],
         )
+
+    def count_combinations(self, combinations: dict[tuple, int], agreements: list[float]) -> None:
+        """Count a batch's written pairs from how many there are of each (tier, split,
+        label source, origin, producer A, producer B), and their agreements (not None)."""
+        # One pass over the rows (by the caller), then over the few distinct combinations
+        # (a million pairs made five passes cost seconds). Each counter still sees its
+        # values in the rows' order, so ties in most_common() come out as before.
         for (tier, split, source, origin, producer_a, _), n in combinations.items():
             self.pairs_by_tier_split[(tier, split)] += n
-            self.label_sources[source] += n
-            self.origins[origin] += n
+            self.label_sources[source or "none"] += n
+            self.origins[origin or "unknown"] += n
             self.producers[producer_a] += n
         for (*_, producer_b), n in combinations.items():
             self.producers[producer_b] += n
-        agreements = [agreement for _, _, agreement in written if agreement is not None]
         self.with_sources += len(agreements)
         self.agreement_sum += sum(agreements)
         self.all_agree += agreements.count(1.0)

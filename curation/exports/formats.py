@@ -5,6 +5,7 @@ rows with fixed columns. Selection, labels, agreement and the split are shared
 import hashlib
 import itertools
 import json
+import operator
 from collections.abc import Iterable
 
 import pyarrow as pa
@@ -105,35 +106,40 @@ class TrlWriter(FormatWriter):
         return not (self.messages or self.options.margin or self.options.with_rationale)
 
     # What plain_rows, the tally and the card's counters read: six fewer columns than
-    # BASE_FIELDS to fetch and put in a dict (1M pairs: 14.3–14.6 → 12.6–13.3 s, alternating).
+    # BASE_FIELDS to fetch (1M pairs: 14.3–14.6 → 12.6–13.3 s, alternating), read by
+    # position from the cursor's tuples (no dict per row: 9.5–10.0 → 8.5–9.5 s, alternating).
     PLAIN_FIELDS = ("id", "tier", "label_verdict", "label_source", "consensus_verdict", "origin",
                     "response_a__producer", "response_b__producer", "prompt__text", "prompt__messages",
                     "response_a__text", "response_b__text")
+    # The card's counters per row (ExportStats.count_combinations, less the split).
+    PLAIN_CARD_KEY = operator.itemgetter(*map(PLAIN_FIELDS.index, (
+        "tier", "label_source", "origin", "response_a__producer", "response_b__producer")))
 
     def plain_rows(self, batch: Batch) -> list[dict]:
         """The standard rows of a whole batch with the extra columns, built straight from
-        the pair rows: at a million pairs an ExportItem and three dicts per row cost
-        more than the database's work. Same rows, keys and order as ``rows`` + extras."""
+        the cursor's tuples (``PLAIN_FIELDS`` order, JSON as text): at a million pairs
+        an ExportItem and three dicts per row cost more than the database's work. Same
+        rows, keys and order as ``rows`` + extras."""
         out = []
         append = out.append
         signs = batch.signs
-        for row in batch.rows:
-            messages = row["prompt__messages"]
-            if messages and len(messages) > 1:
+        for (pair_id, tier, label, label_source, _, _, _, _, prompt, messages, text_a, text_b) in batch.rows:
+            if messages is not None and len(json.loads(messages) or ()) > 1:
+                row = dict(zip(self.PLAIN_FIELDS, (pair_id, tier, label, label_source, None, None, None, None,
+                                                   prompt, json.loads(messages), text_a, text_b)))
                 self.rows(ExportItem.of(row, None, "train"), batch)  # raises the multi-turn ExportError
-            label = row["label_verdict"]
             if label is not None and label > 0:
-                chosen, rejected = row["response_b__text"], row["response_a__text"]
+                chosen, rejected = text_b, text_a
             else:
-                chosen, rejected = row["response_a__text"], row["response_b__text"]
-            counts = signs.get(row["id"])  # Batch.agreement, inlined
+                chosen, rejected = text_a, text_b
+            counts = signs.get(pair_id)  # Batch.agreement, inlined
             agreement = None
             if counts and label is not None:
                 agreeing = counts[0] if label < 0 else counts[2] if label > 0 else counts[1]
                 agreement = round(agreeing / (counts[0] + counts[1] + counts[2]), 4)
             append({
-                "prompt": row["prompt__text"], "chosen": chosen, "rejected": rejected, "pair_id": row["id"],
-                "label_source": row["label_source"], "tier": row["tier"], "agreement": agreement,
+                "prompt": prompt, "chosen": chosen, "rejected": rejected, "pair_id": pair_id,
+                "label_source": label_source, "tier": tier, "agreement": agreement,
             })
         return out
 

@@ -158,14 +158,23 @@ def split_of(prompt_hash: str, *, seed: int, test_fraction: float) -> str:
 
 @dataclass
 class Batch:
-    """One batch of selected pairs (value dicts) with what was loaded for them."""
+    """One batch of selected pairs (value dicts) with what was loaded for them.
 
-    rows: list[dict]
+    On the plain trl path the rows are the cursor's tuples instead, in the order of
+    ``positions`` (name → index; JSON columns as text): no dict per row.
+    """
+
+    rows: list[dict] | list[tuple]
     # pair → how many of its sources say A, tie, B (JudgmentTally)
     signs: dict[int, list[int]] = field(default_factory=dict)
     judgments: dict[int, list[Judgment]] = field(default_factory=lambda: defaultdict(list))
     adjudications: dict[int, list[Adjudication]] = field(default_factory=lambda: defaultdict(list))
     scores: dict[int, list[Score]] = field(default_factory=lambda: defaultdict(list))
+    positions: dict[str, int] | None = None
+
+    def key(self, name: str) -> str | int:
+        """How a row is indexed for the column ``name``."""
+        return name if self.positions is None else self.positions[name]
 
     def agreement(self, row: dict) -> float | None:
         """Share of the pair's sources whose 3-way label equals the final one (methods.md §5)."""
@@ -231,10 +240,11 @@ class JudgmentTally:
 
     def add(self, batch: "Batch", judgments: list[tuple] | None = None) -> None:
         """Count a batch's judgments (fetched here unless the stream read them ahead)."""
-        rows = {row["id"]: row for row in batch.rows}
+        id_at, label_at, consensus_at = batch.key("id"), batch.key("label_verdict"), batch.key("consensus_verdict")
+        rows = {row[id_at]: row for row in batch.rows}
         if judgments is None:
             with connection.cursor() as cursor:
-                judgments = self.fetch(cursor, batch.rows[0]["id"], batch.rows[-1]["id"])
+                judgments = self.fetch(cursor, batch.rows[0][id_at], batch.rows[-1][id_at])
         counts, signs, ai_judges = self.counts, batch.signs, self.ai_judges
         for pair_id, judge_id, is_human, is_revision, verdict, consistent in judgments:
             row = rows.get(pair_id)
@@ -249,7 +259,7 @@ class JudgmentTally:
                 continue
             tally[1] += 1
             verdict_sign = (verdict > 0) - (verdict < 0)
-            label, consensus = row["label_verdict"], row["consensus_verdict"]
+            label, consensus = row[label_at], row[consensus_at]
             if label is not None:
                 tally[2] += 1
                 tally[3] += verdict_sign == (label > 0) - (label < 0)
@@ -294,7 +304,7 @@ def _streaming_plan() -> Iterator[None]:
 
 
 def stream(pairs: QuerySet[Pair], *, needs: Needs, tally: JudgmentTally, batch_size: int,
-           fields: tuple[str, ...] | None = None) -> Iterator[Batch]:
+           fields: tuple[str, ...] | None = None, tuples: bool = False) -> Iterator[Batch]:
     """The selected pairs in id order and in batches, read through a server-side
     cursor on PostgreSQL.
 
@@ -309,6 +319,9 @@ def stream(pairs: QuerySet[Pair], *, needs: Needs, tally: JudgmentTally, batch_s
 
     ``fields``: the row's names when a writer needs fewer than ``BASE_FIELDS`` (the
     pair id first; ``label_verdict`` and ``consensus_verdict`` for the tally).
+    ``tuples``: the rows stay the cursor's tuples (``Batch.positions``), for a writer
+    that reads them by position and loads nothing more (at a million pairs the dicts
+    cost ~0.7 s of the interpreter's time).
     """
     names = fields or BASE_FIELDS + (CONCORD_FIELDS if needs.concord_fields else ())
     json_fields = _json_fields(names)
@@ -318,15 +331,19 @@ def stream(pairs: QuerySet[Pair], *, needs: Needs, tally: JudgmentTally, batch_s
             cursor.execute(sql, params)
         # closing(): the reading thread is joined before the cursor closes, however we leave.
         with closing(_read_ahead(cursor, batch_size, tally)) as chunks:
+            positions = {name: at for at, name in enumerate(names)} if tuples else None
             for chunk, judgments in chunks:
-                rows = [dict(zip(names, row)) for row in chunk]
-                for row in rows:
-                    for name in json_fields:
-                        if row[name] is not None:
-                            row[name] = json.loads(row[name])
-                batch = Batch(rows=rows)
+                if positions is not None:
+                    batch = Batch(rows=chunk, positions=positions)
+                else:
+                    rows = [dict(zip(names, row)) for row in chunk]
+                    for row in rows:
+                        for name in json_fields:
+                            if row[name] is not None:
+                                row[name] = json.loads(row[name])
+                    batch = Batch(rows=rows)
+                    _load(batch, needs)
                 tally.add(batch, judgments)
-                _load(batch, needs)
                 yield batch
 
 

@@ -6,10 +6,13 @@ from collections import Counter
 
 import pytest
 from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curation.exports import ExportOptions, export_write
+from curation.exports.files import JsonlSink
 from curation.exports.formats import TrlWriter
-from curation.models import JudgeConfig, Judgment, Pair
+from curation.models import JudgeConfig, Judgment, Pair, Prompt
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +22,38 @@ def export(project, tmp_path, name, **options):
                         output=tmp_path / name / "data.jsonl")
 
 
+# Scalars only, as in a plain trl row; text made of the characters that could fool the
+# cut between rows: braces, commas, quotes, backslashes, the first key, any unicode.
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.sampled_from(['},{"prompt":', '}', '{', ',', '"', '\\', ':', 'prompt', '\n', 'é', '\u2028'])
+             | st.characters()).map("".join),
+)
+FLAT_ROWS = st.lists(
+    st.tuples(SCALARS, st.dictionaries(st.sampled_from(["chosen", "pair_id", "tier"]), SCALARS))
+    .map(lambda first_and_rest: {"prompt": first_and_rest[0], **first_and_rest[1]}),  # "prompt" first
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=FLAT_ROWS)
+def test_write_flat_gives_the_bytes_of_write(tmp_path_factory, rows):
+    folder = tmp_path_factory.mktemp("flat")
+    one, other = JsonlSink(folder / "one.jsonl"), JsonlSink(folder / "other.jsonl")
+    one.write(rows)
+    other.write_flat(rows, first_key="prompt")
+    one.finish()
+    other.finish()
+    assert one.partial.read_bytes() == other.partial.read_bytes()
+    assert (one.rows, one.sha256) == (other.rows, other.sha256)
+
+
 def test_plain_trl_rows_are_byte_identical_to_the_per_item_path(export_project, tmp_path, monkeypatch):
+    # One prompt also stored as a single-turn conversation (the fast path reads it as text).
+    prompt = Pair.objects.filter(project=export_project).order_by("id").first().prompt
+    Prompt.objects.filter(pk=prompt.pk).update(messages=[{"role": "user", "content": prompt.text}])
     fast = export(export_project, tmp_path, "fast")
     monkeypatch.setattr(TrlWriter, "plain", property(lambda self: False))
     slow = export(export_project, tmp_path, "slow")
@@ -99,20 +133,19 @@ def test_an_error_while_writing_stops_the_read_ahead(export_project, tmp_path, m
     """The caller fails mid-stream (here: a sink that cannot write): the export fails
     with that error, leaves no file, the reading thread is gone and the connection
     still answers."""
-    from django.db import connection
 
     from curation.exports import files
 
     calls = []
 
-    def broken_write(self, rows):
+    def broken_write(self, rows, first_key):
         calls.append(len(rows))
         if len(calls) == 2:
             raise OSError("disk full")
-        return original(self, rows)
+        return original(self, rows, first_key)
 
-    original = files.JsonlSink.write
-    monkeypatch.setattr(files.JsonlSink, "write", broken_write)
+    original = files.JsonlSink.write_flat  # what the plain trl path writes with
+    monkeypatch.setattr(files.JsonlSink, "write_flat", broken_write)
     with pytest.raises(OSError, match="disk full"):
         export_write(project=export_project, options=ExportOptions.from_dict({"format": "trl"}),
                      output=tmp_path / "broken" / "data.jsonl", batch_size=3)
@@ -150,3 +183,34 @@ def test_a_database_error_in_the_read_ahead_is_djangos(export_project, tmp_path,
         export_write(project=export_project, options=ExportOptions.from_dict({"format": "trl"}),
                      output=tmp_path / "db-error" / "data.jsonl", batch_size=3)
     assert _read_ahead_threads() == []
+
+
+def test_the_cyclic_collector_is_paused_for_the_stream_and_runs_again_however_it_ends(export_project, tmp_path,
+                                                                                    monkeypatch):
+    import gc
+
+    from curation.exports import files
+
+    seen = []
+    original = files.JsonlSink.write_flat
+
+    def watching_write(self, rows, first_key):
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise OSError("disk full")
+        return original(self, rows, first_key)
+
+    assert gc.isenabled()
+    export(export_project, tmp_path, "ok")
+    assert gc.isenabled()
+    monkeypatch.setattr(files.JsonlSink, "write_flat", watching_write)
+    with pytest.raises(OSError, match="disk full"):
+        export_write(project=export_project, options=ExportOptions.from_dict({"format": "trl"}),
+                     output=tmp_path / "broken" / "data.jsonl", batch_size=3)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()  # someone else's choice is left as it was
+    try:
+        export(export_project, tmp_path, "off")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
