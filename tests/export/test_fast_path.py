@@ -133,7 +133,6 @@ def test_an_error_while_writing_stops_the_read_ahead(export_project, tmp_path, m
     """The caller fails mid-stream (here: a sink that cannot write): the export fails
     with that error, leaves no file, the reading thread is gone and the connection
     still answers."""
-
     from curation.exports import files
 
     calls = []
