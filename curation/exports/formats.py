@@ -124,9 +124,10 @@ class TrlWriter(FormatWriter):
         append = out.append
         signs = batch.signs
         for (pair_id, tier, label, label_source, _, _, _, _, prompt, messages, text_a, text_b) in batch.rows:
-            if messages is not None and len(json.loads(messages) or ()) > 1:
-                row = dict(zip(self.PLAIN_FIELDS, (pair_id, tier, label, label_source, None, None, None, None,
-                                                   prompt, json.loads(messages), text_a, text_b)))
+            conversation = json.loads(messages) if messages is not None else None
+            if conversation and len(conversation) > 1:
+                row = {"id": pair_id, "label_verdict": label, "prompt__text": prompt, "prompt__messages": conversation,
+                       "response_a__text": text_a, "response_b__text": text_b}
                 self.rows(ExportItem.of(row, None, "train"), batch)  # raises the multi-turn ExportError
             if label is not None and label > 0:
                 chosen, rejected = text_b, text_a
