@@ -2,6 +2,7 @@
 
     python -m bench.annotation_http [--pairs 200000] [--annotators 50] [--seconds 60]
                                     [--workers 4 --threads 4] [--keep-alive 0] [--keep]
+                                    [--ceiling-seconds 10]
 
 Builds a project of ``--pairs`` routed pairs with the real importer (``--keep``
 reuses the one a previous run left, with its judgments and leases cleared), makes
@@ -20,7 +21,14 @@ Reference, in the same run: one annotator alone on the same server. The targets
 PostgreSQL. Afterwards the database is checked: zero pairs with more judgments (plus
 leases) than the overlap, zero duplicate judgments, the pairs' counters equal to
 the rows. CPU seconds of gunicorn, of the PostgreSQL backends serving it and of the
-load process are measured too (per judgment), to show where the time goes.
+load process are measured too (per judgment), with the whole machine's busy CPU as
+their bound, to show where the time goes.
+
+The ceiling, in the same run (``--ceiling-seconds``, 0 to skip): the same number of
+clients, from the same load process, GET a static file (WhiteNoise: no view, no
+database) and then the login page (a view and a template through every middleware, no
+query) from the same gunicorn. Half of each rate (a judgment is two requests) is the
+most judgments/s this machine could serve if a judgment cost no more than that page.
 """
 from __future__ import annotations
 
@@ -283,7 +291,10 @@ class PostgresBackendCPU:
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> PostgresBackendCPU:
-        self._sample()
+        # This thread's own connection is sampled too, so that only what it uses during
+        # the run counts (not the import and clean-up it ran before: they used to be
+        # added in full, from zero, by the sampling thread).
+        self._sample(skip_own=False)
         self.started = True
         self.thread.start()
         return self
@@ -305,15 +316,15 @@ class PostgresBackendCPU:
         finally:
             connection.close()
 
-    def _sample(self) -> None:
+    def _sample(self, skip_own: bool = True) -> None:
         import psutil
         from django.db import connection
 
         if connection.vendor != "postgresql":
             return
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                           [self.database])
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND (NOT %s OR pid <> pg_backend_pid())",
+                           [self.database, skip_own])
             pids = [row[0] for row in cursor.fetchall()]
         for pid in pids:
             try:
@@ -373,15 +384,36 @@ def annotator_loop(base_url: str, slug: str, username: str, seed: int, start: th
         out["errors"].append(f"{username}: {error!r}")
 
 
+def ceiling_loop(base_url: str, path: str, start: threading.Barrier, stop_at: list[float], out: dict) -> None:
+    """One client of the ceiling run: GET ``path`` again and again until the time is up."""
+    import httpx
+
+    try:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            start.wait()
+            while (began := time.perf_counter()) < stop_at[0]:
+                answer = client.get(path)
+                out["requests"].append((time.perf_counter() - began) * 1000)
+                out["statuses"].append(answer.status_code)
+    except Exception as error:  # noqa: BLE001 — counted and printed, not lost in a thread
+        out["errors"].append(f"{path}: {error!r}")
+
+
 def load_main(spec_path: str) -> None:
-    """Entry of the load process: run the annotators of the spec, write the results."""
+    """Entry of the load process: run the annotators (or the ceiling's clients) of the
+    spec, write the results."""
     spec = json.loads(Path(spec_path).read_text())
-    out = {"next": [], "submit": [], "statuses": [], "judgments": [], "empty": [], "errors": []}
-    names = spec["usernames"]
-    start = threading.Barrier(len(names) + 1)
+    out = {"next": [], "submit": [], "requests": [], "statuses": [], "judgments": [], "empty": [], "errors": []}
     stop_at = [float("inf")]
-    threads = [threading.Thread(target=annotator_loop, args=(spec["url"], spec["slug"], name, seed, start, stop_at, out),
-                                daemon=True) for seed, name in enumerate(names)]
+    if spec.get("path"):
+        start = threading.Barrier(spec["clients"] + 1)
+        threads = [threading.Thread(target=ceiling_loop, args=(spec["url"], spec["path"], start, stop_at, out), daemon=True)
+                   for _ in range(spec["clients"])]
+    else:
+        names = spec["usernames"]
+        start = threading.Barrier(len(names) + 1)
+        threads = [threading.Thread(target=annotator_loop, args=(spec["url"], spec["slug"], name, seed, start, stop_at, out),
+                                    daemon=True) for seed, name in enumerate(names)]
     for thread in threads:
         thread.start()
     try:
@@ -402,12 +434,23 @@ def load_main(spec_path: str) -> None:
     Path(spec["out"]).write_text(json.dumps(out))
 
 
-def run_load(server: Gunicorn, slug: str, usernames: list[str], seconds: float, folder: Path, database: str) -> dict:
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent on anything but idling: the bound the
+    three shares (gunicorn, PostgreSQL, the load process) must add up to."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
+
+
+def run_load(server: Gunicorn, slug: str, usernames: list[str], seconds: float, folder: Path, database: str,
+             **ceiling) -> dict:
     """Start the load process, measure CPU of the server and of the database backends
-    while it runs, and return its figures."""
+    while it runs, and return its figures. ``path`` and ``clients`` (the ceiling run)
+    make it GET one page instead of annotating."""
     tag = f"{len(usernames)}-{time.monotonic_ns()}"
     spec = {"url": server.url, "slug": slug, "usernames": usernames, "seconds": seconds,
-            "out": str(folder / f"out-{tag}.json"), "ready": str(folder / f"ready-{tag}")}
+            "out": str(folder / f"out-{tag}.json"), "ready": str(folder / f"ready-{tag}"), **ceiling}
     spec_path = folder / f"spec-{tag}.json"
     spec_path.write_text(json.dumps(spec))
     process = subprocess.Popen([sys.executable, "-m", "bench.annotation_http", "--load-spec", str(spec_path)], cwd=ROOT)
@@ -418,11 +461,13 @@ def run_load(server: Gunicorn, slug: str, usernames: list[str], seconds: float, 
         time.sleep(0.05)
     offset = server.access_offset()
     gunicorn_cpu = server.cpu_seconds()
+    machine_cpu = busy_cpu_seconds()
     with PostgresBackendCPU(database) as postgres_cpu:
         process.wait()
     result = json.loads(Path(spec["out"]).read_text())
     result["gunicorn_cpu"] = server.cpu_seconds() - gunicorn_cpu
     result["postgres_cpu"] = postgres_cpu.seconds()
+    result["machine_cpu"] = busy_cpu_seconds() - machine_cpu
     time.sleep(0.5)  # the access log is written after the response
     result["server"] = server.server_times(offset)
     return result
@@ -455,6 +500,7 @@ def summary(result: dict) -> dict:
             "gunicorn": 1000 * result["gunicorn_cpu"] / max(judgments, 1),
             "postgres": 1000 * result["postgres_cpu"] / max(judgments, 1),
             "load": 1000 * result["cpu_seconds"] / max(judgments, 1),
+            "machine": 1000 * result["machine_cpu"] / max(judgments, 1),
         },
         "error_samples": result["errors"][:5],
     }
@@ -463,6 +509,31 @@ def summary(result: dict) -> dict:
             figures[f"{kind}_p{q}"] = percentile(result[kind], q)
             figures[f"{kind}_server_p{q}"] = percentile(result["server"][kind], q)
         figures[f"{kind}_server_mean"] = statistics.fmean(result["server"][kind]) if result["server"][kind] else 0
+    return figures
+
+
+# What the same server answers at most on this machine, with the same load process
+# and the same number of clients: a static file (WhiteNoise, no view, no database) and
+# the login page (a Django view and template through every middleware, no query).
+CEILING_PAGES = {"static file": "/static/concord.css", "login page": "/accounts/login/"}
+
+
+def ceiling(server: Gunicorn, clients: int, seconds: float, folder: Path, database: str) -> dict:
+    figures = {}
+    for label, path in CEILING_PAGES.items():
+        result = run_load(server, "", [], seconds, folder, database, path=path, clients=clients)
+        served = len(result["requests"])
+        figures[label] = {
+            "path": path, "clients": clients, "requests": served, "requests_per_s": served / result["elapsed"],
+            "errors": len(result["errors"]) + sum(1 for status in result["statuses"] if status >= 400),
+            "p50": percentile(result["requests"], 50), "p95": percentile(result["requests"], 95),
+            "cpu_ms_per_request": {"gunicorn": 1000 * result["gunicorn_cpu"] / max(served, 1),
+                                   "load": 1000 * result["cpu_seconds"] / max(served, 1)},
+        }
+        one = figures[label]
+        print(f"\nceiling, {label} ({path}), {clients} clients: {one['requests_per_s']:,.0f} requests/s, "
+              f"p50 {one['p50']:.1f} ms, p95 {one['p95']:.1f} ms, {one['errors']} errors; CPU per request: gunicorn "
+              f"{one['cpu_ms_per_request']['gunicorn']:.2f} ms, load process {one['cpu_ms_per_request']['load']:.2f} ms")
     return figures
 
 
@@ -476,7 +547,7 @@ def print_summary(label: str, figures: dict) -> None:
               f"p99 {figures[f'{kind}_p99']:6.1f} ms | server p50 {figures[f'{kind}_server_p50']:6.1f}  "
               f"p95 {figures[f'{kind}_server_p95']:6.1f}  mean {figures[f'{kind}_server_mean']:6.1f} ms")
     print(f"  CPU per judgment (next + submit): gunicorn {cpu['gunicorn']:.1f} ms, PostgreSQL backends "
-          f"{cpu['postgres']:.1f} ms, load process {cpu['load']:.1f} ms")
+          f"{cpu['postgres']:.1f} ms, load process {cpu['load']:.1f} ms (the whole machine {cpu['machine']:.1f} ms)")
     for sample in figures["error_samples"]:
         print(f"  error: {sample}")
 
@@ -487,6 +558,8 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--reference-seconds", type=float, default=20, help="the 1-annotator reference run")
+    parser.add_argument("--ceiling-seconds", type=float, default=10,
+                        help="each ceiling run (a static file, the login page; 0: none)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--keep-alive", type=int, default=0,
@@ -521,6 +594,7 @@ def main() -> None:
         one = summary(run_load(server, project.slug, usernames[:1], args.reference_seconds, Path(tmp), database))
         one["annotators"] = 1
         print_summary("1 annotator (reference)", one)
+        top = ceiling(server, args.annotators, args.ceiling_seconds, Path(tmp), database) if args.ceiling_seconds else {}
         server_log = server.error_log.read_text(errors="replace")
     checks = database_checks(project)
     print(f"\ndatabase checks: {checks}")
@@ -538,7 +612,16 @@ def main() -> None:
                  "target": f">= {TARGET_RATE:.0f}/s {target}", "met": rate >= TARGET_RATE if on_postgres else None,
                  "reference": f"1 annotator: {reference_rate:.1f}/s",
                  "ratio": rate / reference_rate if reference_rate else None})
+    for label, figures in top.items():
+        # A judgment is two requests (the page, the submit): the page's rate halved is
+        # the most judgments/s this machine could serve if a judgment cost no more.
+        equivalent = figures["requests_per_s"] / 2
+        rows.append({"what": f"ceiling: {label}, {args.annotators} clients, requests/s ÷ 2",
+                     "measured": equivalent, "unit": "/s", "target": f"(reference for >= {TARGET_RATE:.0f}/s)",
+                     "met": None, "reference": f"the review page: {rate:.1f} judgments/s",
+                     "ratio": equivalent / rate if rate else None})
     failures = many["errors"] + many["status_5xx"] + one["errors"] + one["status_5xx"] + tracebacks
+    failures += sum(figures["errors"] for figures in top.values())
     bad = checks["duplicate_judgments"] + checks["over_assigned_pairs"] + checks["over_judged_pairs"] + \
         checks["pairs_counter_mismatch"] + checks["pairs_lease_counter_mismatch"]
     rows.append({"what": "errors + 5xx + tracebacks", "measured": failures, "unit": "", "target": "0", "met": failures == 0})
@@ -546,7 +629,7 @@ def main() -> None:
                  "target": "0", "met": bad == 0})
     report(args.name, rows, {
         "vendor": connection.vendor, "pairs": args.pairs, "seconds": args.seconds,
-        "gunicorn": {"workers": args.workers, "threads": args.threads, "keep_alive": args.keep_alive}, "annotators": many, "reference": one,
+        "gunicorn": {"workers": args.workers, "threads": args.threads, "keep_alive": args.keep_alive}, "annotators": many, "reference": one, "ceiling": top,
         "database_checks": checks, "server_tracebacks": tracebacks,
     })
     if failures or bad:
