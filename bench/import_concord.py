@@ -63,11 +63,12 @@ def copy_reference(project) -> dict:
 
     models = (Prompt, Response, Pair, Judgment)  # each refers only to the ones before it
     tables = {model._meta.db_table for model in models}
+    pk = int(project.pk)
     where = {
-        Prompt: "project_id = %s",
-        Response: "prompt_id IN (SELECT id FROM curation_prompt WHERE project_id = %s)",
-        Pair: "project_id = %s",
-        Judgment: "project_id = %s",
+        Prompt: f"project_id = {pk}",
+        Response: f"prompt_id IN (SELECT id FROM curation_prompt WHERE project_id = {pk})",
+        Pair: f"project_id = {pk}",
+        Judgment: f"project_id = {pk}",
     }
     rows, steps, seconds = {}, {}, 0.0
     with tempfile.TemporaryDirectory() as tmp, transaction.atomic():
@@ -95,7 +96,7 @@ def copy_reference(project) -> dict:
                         values.append(column)
                 files[model] = (Path(tmp) / table, ", ".join(columns))
                 query = f"COPY (SELECT {', '.join(values)} FROM {table} WHERE {where[model]}) TO STDOUT"
-                with files[model][0].open("wb") as out, raw.copy(query.replace("%s", str(int(project.pk)))) as stream:
+                with files[model][0].open("wb") as out, raw.copy(query) as stream:
                     for block in stream:
                         out.write(block)
             started = time.perf_counter()
